@@ -1,0 +1,36 @@
+# Copyright 2026 invoice_client_pay contributors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+{
+    "name": "Invoice Client Pay",
+    "summary": "Client credit balance, credit requests, portal payments and "
+    "paying invoices from a client's credit",
+    "version": "19.0.1.0.0",
+    "category": "Accounting/Accounting",
+    "website": "https://github.com/invoice-client-pay/invoice_client_pay",
+    "author": "invoice_client_pay contributors",
+    "license": "LGPL-3",
+    "application": False,
+    "installable": True,
+    "depends": [
+        "account_payment",
+        "portal",
+    ],
+    "data": [
+        "security/invoice_client_pay_security.xml",
+        "security/ir.model.access.csv",
+        "data/ir_sequence_data.xml",
+        "data/mail_template_data.xml",
+        "views/account_credit_request_views.xml",
+        "views/account_move_views.xml",
+        "views/account_move_line_views.xml",
+        "views/res_partner_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/invoice_client_pay_menus.xml",
+        "wizards/account_pay_from_credit_views.xml",
+        "wizards/account_credit_request_payment_views.xml",
+        "report/account_invoice_report_templates.xml",
+    ],
+    "demo": [
+        "demo/invoice_client_pay_demo.xml",
+    ],
+}

@@ -1,0 +1,20 @@
+from odoo import api, fields, models
+
+
+class AccountPartialReconcile(models.Model):
+    _inherit = "account.partial.reconcile"
+
+    client_credit_applied = fields.Boolean(
+        string="Paid From Credit",
+        readonly=True,
+        help="This matching paid an invoice from the client's credit.",
+    )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # The flag rides on the matching itself, so unreconciling removes it with it:
+        # "paid from credit" can never outlive the ledger entry that proves it.
+        if self.env.context.get("client_credit_apply"):
+            for vals in vals_list:
+                vals.setdefault("client_credit_applied", True)
+        return super().create(vals_list)

@@ -1,0 +1,86 @@
+import time
+import uuid
+
+from odoo import api, models
+from odoo.tools.misc import consteq, hmac
+
+PAYMENT_LINK_SCOPE = "invoice_client_pay.payment_link"
+
+
+class PaymentLinkMixin(models.AbstractModel):
+    """Signed, revocable, expiring payment links for portal documents.
+
+    A link carries ``access_token=<issued>.<signature>``: ``issued`` is the Unix
+    time the link was made, ``signature`` an HMAC (keyed by the database secret)
+    of the model, the id, the document's current portal ``access_token`` and
+    ``issued``. So:
+
+    - tampering with any part breaks the signature;
+    - revoking = giving the document a new ``access_token``: every earlier link
+      stops matching;
+    - a link expires ``payment_link_validity_days`` after ``issued`` (read from
+      the company when the link is checked, 0 = never).
+
+    The document's raw ``access_token`` itself never leaves the server in a link
+    made here.
+    """
+
+    _name = "invoice_client_pay.payment.link.mixin"
+    _description = "Signed Payment Link"
+
+    @api.model
+    def _is_payment_link_token(self, token):
+        """Whether ``token`` has the shape of a signed link (vs a raw portal
+        token, which is a UUID)."""
+        if not isinstance(token, str):
+            return False
+        issued, sep, signature = token.partition(".")
+        return bool(sep and issued.isdigit() and len(issued) <= 12 and signature)
+
+    def _payment_link_signature(self, issued):
+        self.ensure_one()
+        return hmac(
+            self.env(su=True),
+            PAYMENT_LINK_SCOPE,
+            (self._name, self.id, self.sudo().access_token or "", int(issued)),
+        )
+
+    def _get_payment_link_token(self):
+        """A fresh signed token for this document (creates its portal token if
+        it has none yet)."""
+        self.ensure_one()
+        self.sudo()._portal_ensure_token()
+        issued = int(time.time())
+        return f"{issued}.{self._payment_link_signature(issued)}"
+
+    def _check_payment_link_token(self, token):
+        """True only for a well-formed, untampered, unrevoked, unexpired link."""
+        self.ensure_one()
+        if not self._is_payment_link_token(token) or not self.sudo().access_token:
+            return False
+        issued_str, __, signature = token.partition(".")
+        issued = int(issued_str)
+        if not consteq(signature, self._payment_link_signature(issued)):
+            return False
+        now = time.time()
+        if issued > now + 300:  # Made in the future: not by us.
+            return False
+        days = self.sudo().company_id.payment_link_validity_days
+        return not days or now < issued + days * 86400
+
+    def _get_payment_link_path(self):
+        self.ensure_one()
+        return f"{self.access_url}?access_token={self._get_payment_link_token()}"
+
+    def action_revoke_payment_link(self):
+        """Make every payment link sent so far for these documents stop working:
+        they get a new portal token, which no earlier signature matches."""
+        self.check_access("write")
+        for document in self:
+            document.sudo().access_token = str(uuid.uuid4())
+            document.message_post(
+                body=self.env._(
+                    "Payment links revoked: links sent before now no longer work."
+                )
+            )
+        return True

@@ -1,0 +1,14 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    payment_link_validity_days = fields.Integer(
+        related="company_id.payment_link_validity_days",
+        readonly=False,
+    )
+    allow_partial_online_payment = fields.Boolean(
+        related="company_id.allow_partial_online_payment",
+        readonly=False,
+    )

@@ -1,0 +1,3 @@
+from . import account_pay_from_credit
+from . import account_credit_request_payment
+from . import account_payment_register
