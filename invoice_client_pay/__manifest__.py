@@ -11,9 +11,12 @@
     "license": "LGPL-3",
     "application": False,
     "installable": True,
+    "external_dependencies": {"python": ["stripe"]},
     "depends": [
         "account_payment",
         "portal",
+        "payment_stripe",
+        "payment_custom",
     ],
     "data": [
         "security/invoice_client_pay_security.xml",
@@ -29,7 +32,24 @@
         "wizards/account_pay_from_credit_views.xml",
         "wizards/account_credit_request_payment_views.xml",
         "report/account_invoice_report_templates.xml",
+        "report/credit_request_report.xml",
+        "data/mail_template_client_pay.xml",
+        "views/payment_link_views.xml",
+        "views/portal_templates.xml",
+        "data/mail_template_auto_charge.xml",
+        "data/ir_cron_data.xml",
+        "wizards/account_take_payment_views.xml",
+        "views/take_payment_views.xml",
+        "wizards/account_credit_request_refund_views.xml",
     ],
+    "assets": {
+        "web.assets_frontend": [
+            "invoice_client_pay/static/src/interactions/**/*",
+        ],
+        "web.assets_tests": [
+            "invoice_client_pay/static/tests/tours/**/*",
+        ],
+    },
     "demo": [
         "demo/invoice_client_pay_demo.xml",
     ],

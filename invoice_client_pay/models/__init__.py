@@ -7,8 +7,15 @@ from . import account_move
 from . import account_payment
 from . import account_credit_request
 from . import payment_link_mixin
-from . import res_company_online_payment
-from . import res_config_settings_online_payment
 from . import account_credit_request_portal
 from . import account_move_payment_link
 from . import payment_transaction
+from . import payment_transaction_admin
+from . import account_move_take_payment
+from . import res_partner_auto_charge
+from . import res_company_auto_charge
+from . import res_config_settings_auto_charge
+from . import account_credit_request_auto_charge
+from . import stripe_event
+from . import account_move_send
+from . import res_partner_auto_topup

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
@@ -117,9 +117,7 @@ class AccountCreditRequest(models.Model):
     @api.depends("company_id")
     def _compute_currency_id(self):
         for request in self:
-            request.currency_id = (
-                request.currency_id or request.company_id.currency_id
-            )
+            request.currency_id = request.currency_id or request.company_id.currency_id
 
     @api.depends(
         "amount",
@@ -150,7 +148,7 @@ class AccountCreditRequest(models.Model):
         for request in self:
             request.payment_count = len(request.payment_ids)
 
-    def _compute_access_url(self):
+    def _compute_access_url(self):  # pylint: disable=missing-return
         super()._compute_access_url()
         for request in self:
             request.access_url = f"/my/credit_requests/{request.id}"
@@ -164,7 +162,10 @@ class AccountCreditRequest(models.Model):
         for request in self:
             if request.currency_id.compare_amounts(request.amount, 0) <= 0:
                 raise ValidationError(
-                    _("The amount of credit request %s must be positive.", request.name)
+                    self.env._(
+                        "The amount of credit request %s must be positive.",
+                        request.name,
+                    )
                 )
 
     # ------------------------------------------------------------
@@ -178,17 +179,24 @@ class AccountCreditRequest(models.Model):
                 company = self.env["res.company"].browse(
                     vals.get("company_id") or self.env.company.id
                 )
-                vals["name"] = self.env["ir.sequence"].with_company(
-                    company
-                ).next_by_code("account.credit.request", vals.get("date")) or "/"
+                vals["name"] = (
+                    self.env["ir.sequence"]
+                    .with_company(company)
+                    .next_by_code("account.credit.request", vals.get("date"))
+                    or "/"
+                )
         return super().create(vals_list)
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_not_draft(self):
         if any(request.state not in ("draft", "cancel") for request in self):
-            raise UserError(_("Only draft or cancelled credit requests can be deleted."))
+            raise UserError(
+                self.env._("Only draft or cancelled credit requests can be deleted.")
+            )
         if self.payment_ids:
-            raise UserError(_("A credit request with payments cannot be deleted."))
+            raise UserError(
+                self.env._("A credit request with payments cannot be deleted.")
+            )
 
     # ------------------------------------------------------------
     # ACTION
@@ -200,7 +208,7 @@ class AccountCreditRequest(models.Model):
         for request in self:
             if request.state not in ("draft", "sent"):
                 raise UserError(
-                    _(
+                    self.env._(
                         "Credit request %(name)s is %(state)s: only draft or sent "
                         "requests can be sent.",
                         name=request.name,
@@ -209,7 +217,7 @@ class AccountCreditRequest(models.Model):
                 )
             if not request.partner_id.email:
                 raise UserError(
-                    _(
+                    self.env._(
                         "%(client)s has no email address: add one to send credit "
                         "request %(name)s.",
                         client=request.partner_id.display_name,
@@ -218,9 +226,7 @@ class AccountCreditRequest(models.Model):
                 )
             request._portal_ensure_token()
             request.write({"state": "sent", "is_sent": True})
-            request.message_post_with_source(
-                template, subtype_xmlid="mail.mt_comment"
-            )
+            request.message_post_with_source(template, subtype_xmlid="mail.mt_comment")
         return True
 
     def action_register_payment(self):
@@ -228,7 +234,7 @@ class AccountCreditRequest(models.Model):
         self.ensure_one()
         self._check_can_be_paid()
         return {
-            "name": _("Register Payment"),
+            "name": self.env._("Register Payment"),
             "type": "ir.actions.act_window",
             "res_model": "account.credit.request.payment",
             "view_mode": "form",
@@ -242,7 +248,7 @@ class AccountCreditRequest(models.Model):
                 lambda pay: pay.state in POSTED_PAYMENT_STATES
             ):
                 raise UserError(
-                    _(
+                    self.env._(
                         "Credit request %s has a posted payment: reverse or cancel "
                         "the payment first, then cancel the request.",
                         request.name,
@@ -253,7 +259,9 @@ class AccountCreditRequest(models.Model):
 
     def action_draft(self):
         if any(request.state != "cancel" for request in self):
-            raise UserError(_("Only cancelled credit requests can be reset to draft."))
+            raise UserError(
+                self.env._("Only cancelled credit requests can be reset to draft.")
+            )
         self.state = "draft"
         return True
 
@@ -274,15 +282,13 @@ class AccountCreditRequest(models.Model):
 
     def _state_label(self):
         self.ensure_one()
-        return dict(self._fields["state"]._description_selection(self.env))[
-            self.state
-        ]
+        return dict(self._fields["state"]._description_selection(self.env))[self.state]
 
     def _check_can_be_paid(self):
         for request in self:
             if request.state in ("paid", "cancel"):
                 raise UserError(
-                    _(
+                    self.env._(
                         "Credit request %(name)s is %(state)s and cannot be paid.",
                         name=request.name,
                         state=request._state_label(),

@@ -1,4 +1,4 @@
-from odoo import models
+from odoo import api, models
 
 # States in which a client can pay a request online: sent, or pending (a bank
 # transfer may never arrive; the client can still pay another way).
@@ -15,16 +15,13 @@ class AccountCreditRequest(models.Model):
     # PORTAL LINKS: never hand out the raw portal token
     # ------------------------------------------------------------
 
-    def _replace_raw_token(self, url):
-        raw = self.sudo().access_token
-        if not raw:
-            return url
-        return url.replace(
-            f"access_token={raw}", f"access_token={self._get_payment_link_token()}", 1
-        )
-
     def get_portal_url(
-        self, suffix=None, report_type=None, download=None, query_string=None, anchor=None
+        self,
+        suffix=None,
+        report_type=None,
+        download=None,
+        query_string=None,
+        anchor=None,
     ):
         url = super().get_portal_url(
             suffix=suffix,
@@ -35,9 +32,16 @@ class AccountCreditRequest(models.Model):
         )
         return self._replace_raw_token(url)
 
-    def _get_share_url(self, redirect=False, signup_partner=False, pid=None, share_token=True):
+    def _get_share_url(
+        self, redirect=False, signup_partner=False, pid=None, share_token=True
+    ):
+        # A direct signed link, not Odoo's /mail/view redirection: that one
+        # checks the raw token, which never leaves the server.
         url = super()._get_share_url(
-            redirect=redirect, signup_partner=signup_partner, pid=pid, share_token=share_token
+            redirect=redirect and not share_token,
+            signup_partner=signup_partner,
+            pid=pid,
+            share_token=share_token,
         )
         return self._replace_raw_token(url)
 
@@ -47,11 +51,22 @@ class AccountCreditRequest(models.Model):
         )
         if not self:
             return groups
-        for __, __, group_data in groups:
-            button = group_data.get("button_access")
-            if button and "access_token=" in (button.get("url") or ""):
-                button["url"] = self.get_secure_payment_url()
-        return groups
+        return self._secure_notification_buttons(groups)
+
+    @api.model
+    def _get_thread_with_access(
+        self, thread_id, *, hash=None, pid=None, token=None, **kwargs
+    ):
+        # The portal chatter of a request opened through a payment link reads
+        # with the link's signed token (the raw token is never handed out).
+        thread = super()._get_thread_with_access(
+            thread_id, hash=hash, pid=pid, token=token, **kwargs
+        )
+        return thread or self._get_thread_with_signed_link(thread_id, token)
+
+    def _is_payment_link_visible(self):
+        self.ensure_one()
+        return self.state != "draft"
 
     # ------------------------------------------------------------
     # BUSINESS
@@ -59,6 +74,7 @@ class AccountCreditRequest(models.Model):
 
     def _is_payable_online(self):
         self.ensure_one()
-        return self.state in PAYABLE_STATES and self.currency_id.compare_amounts(
-            self.amount_residual, 0
-        ) > 0
+        return (
+            self.state in PAYABLE_STATES
+            and self.currency_id.compare_amounts(self.amount_residual, 0) > 0
+        )

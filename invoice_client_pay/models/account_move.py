@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 
@@ -68,7 +68,7 @@ class AccountMove(models.Model):
         self.ensure_one()
         self._check_payable_from_client_credit()
         return {
-            "name": _("Pay From Credit"),
+            "name": self.env._("Pay From Credit"),
             "type": "ir.actions.act_window",
             "res_model": "account.pay.from.credit",
             "view_mode": "form",
@@ -102,34 +102,38 @@ class AccountMove(models.Model):
         self.ensure_one()
         if not self._is_client_credit_accountant():
             raise AccessError(
-                _("Only accounting users can pay an invoice from a client's credit.")
+                self.env._(
+                    "Only accounting users can pay an invoice from a client's credit."
+                )
             )
         if self.move_type != "out_invoice":
             raise UserError(
-                _(
+                self.env._(
                     "Only customer invoices can be paid from credit; %s is not one.",
                     self.display_name,
                 )
             )
         if self.state != "posted":
             raise UserError(
-                _(
+                self.env._(
                     "Invoice %s must be posted to be paid from credit.",
                     self.display_name,
                 )
             )
         if not self.company_id.auto_mark_invoices_paid:
             raise UserError(
-                _(
-                    "Paying from credit is off for %s: turn on \"Automatically mark "
-                    "Invoices paid\" in the Accounting settings.",
+                self.env._(
+                    'Paying from credit is off for %s: turn on "Automatically mark '
+                    'Invoices paid" in the Accounting settings.',
                     self.company_id.name,
                 )
             )
         if self.payment_state in ("paid", "in_payment", "reversed") or (
             self.currency_id.is_zero(self.amount_residual)
         ):
-            raise UserError(_("Invoice %s has nothing left to pay.", self.display_name))
+            raise UserError(
+                self.env._("Invoice %s has nothing left to pay.", self.display_name)
+            )
 
     def _client_credit_lines(self):
         """The credit items that can pay this invoice: same client, company and
@@ -144,9 +148,11 @@ class AccountMove(models.Model):
 
     def _client_receivable_lines(self):
         return self.line_ids.filtered(
-            lambda line: line.account_type == "asset_receivable"
-            and not line.reconciled
-            and line.amount_residual > 0
+            lambda line: (
+                line.account_type == "asset_receivable"
+                and not line.reconciled
+                and line.amount_residual > 0
+            )
         )
 
     def _client_credit_available_in_currency(self, credit_lines):
@@ -171,7 +177,9 @@ class AccountMove(models.Model):
         self._check_payable_from_client_credit()
         currency = self.currency_id
         if currency.compare_amounts(amount, 0) <= 0:
-            raise UserError(_("The amount to pay from credit must be positive."))
+            raise UserError(
+                self.env._("The amount to pay from credit must be positive.")
+            )
         debits = self._client_receivable_lines()
         credits = self._client_credit_lines()
         (debits + credits)._lock_for_client_credit()
@@ -182,7 +190,7 @@ class AccountMove(models.Model):
         available = self._client_credit_available_in_currency(credits)
         if currency.compare_amounts(amount, still_to_pay) > 0:
             raise UserError(
-                _(
+                self.env._(
                     "You cannot pay %(amount)s from credit: only %(due)s is still "
                     "to pay on %(invoice)s.",
                     amount=currency.format(amount),
@@ -192,7 +200,7 @@ class AccountMove(models.Model):
             )
         if currency.compare_amounts(amount, available) > 0:
             raise UserError(
-                _(
+                self.env._(
                     "You cannot pay %(amount)s from credit: %(client)s only has "
                     "%(credit)s of credit.",
                     amount=currency.format(amount),
@@ -202,7 +210,7 @@ class AccountMove(models.Model):
             )
         debits._reconcile_client_credit_amount(credits, amount)
         self.message_post(
-            body=_(
+            body=self.env._(
                 "%(amount)s paid from the client's credit.",
                 amount=currency.format(amount),
             )
@@ -213,8 +221,10 @@ class AccountMove(models.Model):
         if self.env.context.get("skip_client_credit"):
             return
         invoices = self.filtered(
-            lambda move: move.move_type == "out_invoice"
-            and move.company_id.auto_mark_invoices_paid
+            lambda move: (
+                move.move_type == "out_invoice"
+                and move.company_id.auto_mark_invoices_paid
+            )
         )
         Line = self.env["account.move.line"]
         for company in invoices.company_id:

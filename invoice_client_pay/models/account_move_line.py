@@ -125,6 +125,7 @@ class AccountMoveLine(models.Model):
         """
         currency = self.currency_id
         remaining = amount
+
         def oldest_first(line):
             return (line.date_maturity or line.date, line.date, line.id)
 
@@ -201,7 +202,8 @@ class AccountMoveLine(models.Model):
             return
         self.env.execute_query(
             SQL(
-                "SELECT id FROM account_move_line WHERE id IN %s ORDER BY id FOR UPDATE",
+                "SELECT id FROM account_move_line WHERE id IN %s ORDER BY id "
+                "FOR UPDATE",
                 tuple(self.ids),
             )
         )

@@ -1,4 +1,4 @@
-from odoo import models
+from odoo import api, models
 
 
 class AccountMove(models.Model):
@@ -11,19 +11,57 @@ class AccountMove(models.Model):
         self.ensure_one()
         return self.get_base_url() + self._get_payment_link_path()
 
+    # ------------------------------------------------------------
+    # PORTAL LINKS: the signed link instead of the raw portal token
+    # ------------------------------------------------------------
+
+    def get_portal_url(
+        self,
+        suffix=None,
+        report_type=None,
+        download=None,
+        query_string=None,
+        anchor=None,
+    ):
+        url = super().get_portal_url(
+            suffix=suffix,
+            report_type=report_type,
+            download=download,
+            query_string=query_string,
+            anchor=anchor,
+        )
+        return self._replace_raw_token(url)
+
+    def _get_share_url(
+        self, redirect=False, signup_partner=False, pid=None, share_token=True
+    ):
+        # A direct signed link, not Odoo's /mail/view redirection: that one
+        # checks the raw token, which never leaves the server.
+        url = super()._get_share_url(
+            redirect=redirect and not share_token,
+            signup_partner=signup_partner,
+            pid=pid,
+            share_token=share_token,
+        )
+        return self._replace_raw_token(url)
+
     def _notify_get_recipients_groups(self, message, model_description, msg_vals=False):
-        # Invoice emails (sending, reminders) carry the signed, expiring link
-        # instead of the raw portal token.
+        # Invoice emails (sending, reminders) carry the signed, expiring link.
         groups = super()._notify_get_recipients_groups(
             message, model_description, msg_vals=msg_vals
         )
-        if not self or not self._is_client_payable_invoice():
+        if not self or self.move_type == "entry":
             return groups
-        for __, __, group_data in groups:
-            button = group_data.get("button_access")
-            if button and "access_token=" in (button.get("url") or ""):
-                button["url"] = self.get_secure_payment_url()
-        return groups
+        return self._secure_notification_buttons(groups)
+
+    @api.model
+    def _get_thread_with_access(
+        self, thread_id, *, hash=None, pid=None, token=None, **kwargs
+    ):
+        thread = super()._get_thread_with_access(
+            thread_id, hash=hash, pid=pid, token=token, **kwargs
+        )
+        return thread or self._get_thread_with_signed_link(thread_id, token)
 
     def _is_client_payable_invoice(self):
         """A posted customer invoice with something still to pay."""

@@ -6,7 +6,6 @@ class AccountPayment(models.Model):
 
     credit_request_id = fields.Many2one(
         comodel_name="account.credit.request",
-        string="Credit Request",
         index="btree_not_null",
         copy=False,
         check_company=True,
@@ -52,11 +51,13 @@ class AccountPayment(models.Model):
         if self.env.context.get("skip_client_credit"):
             return
         arrived = self.filtered(
-            lambda pay: pay.partner_type == "customer"
-            and pay.payment_type == "inbound"
-            and pay.move_id.state == "posted"
-            and not pay.invoice_ids
-            and pay.company_id.auto_mark_invoices_paid
+            lambda pay: (
+                pay.partner_type == "customer"
+                and pay.payment_type == "inbound"
+                and pay.move_id.state == "posted"
+                and not pay.invoice_ids
+                and pay.company_id.auto_mark_invoices_paid
+            )
         )
         for company in arrived.company_id:
             arrived.filtered(

@@ -68,6 +68,43 @@ class PaymentLinkMixin(models.AbstractModel):
         days = self.sudo().company_id.payment_link_validity_days
         return not days or now < issued + days * 86400
 
+    def _replace_raw_token(self, url):
+        """``url`` with the signed link token instead of the raw portal one."""
+        self.ensure_one()
+        raw = self.sudo().access_token
+        if not raw or not url:
+            return url
+        return url.replace(
+            f"access_token={raw}", f"access_token={self._get_payment_link_token()}", 1
+        )
+
+    def _secure_notification_buttons(self, groups):
+        """Point the access buttons of notification emails at the signed link."""
+        for __, __, group_data in groups:
+            button = group_data.get("button_access")
+            if button and "access_token=" in (button.get("url") or ""):
+                button["url"] = self.get_secure_payment_url()
+        return groups
+
+    @api.model
+    def _get_thread_with_signed_link(self, thread_id, token):
+        """The document, sudoed, when ``token`` is a valid signed link for it
+        (the portal chatter of a page opened through a payment link)."""
+        if not self._is_payment_link_token(token):
+            return self.browse()
+        document_sudo = self.browse(thread_id).sudo().exists()
+        if (
+            document_sudo
+            and document_sudo._is_payment_link_visible()
+            and document_sudo._check_payment_link_token(token)
+        ):
+            return document_sudo
+        return self.browse()
+
+    def _is_payment_link_visible(self):
+        """Whether a link may show this document at all (not a draft request)."""
+        return True
+
     def _get_payment_link_path(self):
         self.ensure_one()
         return f"{self.access_url}?access_token={self._get_payment_link_token()}"

@@ -66,14 +66,17 @@ class PaymentTransaction(models.Model):
     # ------------------------------------------------------------
 
     def _post_process(self):
-        super()._post_process()
+        res = super()._post_process()
         for tx in self.filtered(lambda t: t.state == "cancel"):
             # account_payment cancels tx.payment_id; a transaction that paid
             # several credit requests has one payment per request.
             tx._get_linked_payments().filtered(
                 lambda pay: pay.state != "canceled"
             ).action_cancel()
-        self.credit_request_ids._update_state_from_payments()
+        (
+            self.credit_request_ids | self.source_transaction_id.credit_request_ids
+        )._update_state_from_payments()
+        return res
 
     def _get_linked_payments(self):
         self.ensure_one()
@@ -116,14 +119,37 @@ class PaymentTransaction(models.Model):
             if not self.payment_id:
                 self.payment_id = existing.sorted("id")[:1]
             return self.payment_id
-        requests = self.credit_request_ids
-        if not requests:
-            return super()._create_payment(**extra_create_values)
+        if self._get_credit_requests_to_pay():
+            payments = self._create_credit_request_payments(**extra_create_values)
+        else:
+            payments = super()._create_payment(**extra_create_values)
+        self._send_payment_receipts(payments)
+        return self.payment_id
 
+    def _get_credit_requests_to_pay(self):
+        """The credit requests this transaction's money pays: its own, or its
+        source transaction's for a partial capture (as Odoo does for invoices).
+        A refund pays none."""
+        self.ensure_one()
+        if self.credit_request_ids:
+            return self.credit_request_ids
+        source = self.source_transaction_id
+        if source and self.operation == source.operation:
+            return source.credit_request_ids
+        return self.env["account.credit.request"]
+
+    def _create_credit_request_payments(self, **extra_create_values):
+        self.ensure_one()
+        requests = self._get_credit_requests_to_pay()
         requests._lock_for_payment()
         currency = self.currency_id
         remaining = currency.round(abs(self.amount))
-        invoices = self.invoice_ids.filtered(lambda inv: inv.state == "posted")
+        invoices = self.invoice_ids
+        if self.source_transaction_id and (
+            self.operation == self.source_transaction_id.operation
+        ):
+            invoices = self.source_transaction_id.invoice_ids
+        invoices = invoices.filtered(lambda inv: inv.state == "posted")
         invoice_part = 0.0
         if invoices:
             invoice_part = min(remaining, sum(invoices.mapped("amount_residual")))
@@ -141,7 +167,9 @@ class PaymentTransaction(models.Model):
 
         payments = self.env["account.payment"]
         if invoices and currency.compare_amounts(invoice_part, 0) > 0:
-            payments |= super()._create_payment(amount=invoice_part, **extra_create_values)
+            payments |= super()._create_payment(
+                amount=invoice_part, **extra_create_values
+            )
         for request, part in request_parts:
             if currency.compare_amounts(part, 0) <= 0:
                 continue
@@ -151,7 +179,18 @@ class PaymentTransaction(models.Model):
             payment.action_post()
             payments |= payment
         self.payment_id = payments[:1]
-        return self.payment_id
+        return payments
+
+    def _send_payment_receipts(self, payments):
+        """Email the client a receipt of each payment just created."""
+        template = self.env.ref(
+            "invoice_client_pay.mail_template_online_payment_receipt",
+            raise_if_not_found=False,
+        )
+        if not template:
+            return
+        for payment in payments.filtered(lambda pay: pay.partner_id.email):
+            payment.message_post_with_source(template, subtype_xmlid="mail.mt_comment")
 
     def _prepare_credit_request_payment_values(self, request, amount):
         self.ensure_one()
@@ -160,7 +199,7 @@ class PaymentTransaction(models.Model):
                 lambda line: line.payment_provider_id == self.provider_id
             )
         )
-        return {
+        values = {
             "amount": amount,
             "payment_type": "inbound",
             "partner_type": "customer",
@@ -168,19 +207,27 @@ class PaymentTransaction(models.Model):
             "partner_id": request.commercial_partner_id.id,
             "journal_id": self.provider_id.journal_id.id,
             "company_id": self.provider_id.company_id.id,
-            "payment_method_line_id": payment_method_line[:1].id,
             "payment_token_id": self.token_id.id,
             "payment_transaction_id": self.id,
             "memo": f"{self.reference} - {request.name}",
             "credit_request_id": request.id,
         }
+        # The provider's own method line; else the journal's default one.
+        if payment_method_line:
+            values["payment_method_line_id"] = payment_method_line[:1].id
+        return values
 
     # ------------------------------------------------------------
     # LOGGING
     # ------------------------------------------------------------
 
     def _log_message_on_linked_documents(self, message):
-        super()._log_message_on_linked_documents(message)
-        author = self.env.user.partner_id if self.env.uid == SUPERUSER_ID else self.partner_id
+        res = super()._log_message_on_linked_documents(message)
+        author = (
+            self.env.user.partner_id
+            if self.env.uid == SUPERUSER_ID
+            else self.partner_id
+        )
         for request in self.credit_request_ids:
             request.message_post(body=message, author_id=author.id)
+        return res

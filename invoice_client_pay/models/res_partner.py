@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 
 class ResPartner(models.Model):
@@ -43,7 +43,7 @@ class ResPartner(models.Model):
         self.ensure_one()
         commercial_partner = self.commercial_partner_id
         return {
-            "name": _("Credit of %s", commercial_partner.display_name),
+            "name": self.env._("Credit of %s", commercial_partner.display_name),
             "type": "ir.actions.act_window",
             "res_model": "account.move.line",
             "view_mode": "list",
@@ -60,7 +60,9 @@ class ResPartner(models.Model):
                 ("partner_id", "child_of", commercial_partner.id),
                 ("account_type", "=", "asset_receivable"),
                 ("parent_state", "=", "posted"),
+                "|",
                 ("balance", "<", 0),
+                ("matched_credit_ids.client_credit_applied", "=", True),
             ],
             "context": {"create": False, "search_default_group_by_move": 0},
         }

@@ -39,9 +39,7 @@ class ClientCreditCommon(AccountTestInvoicingCommon):
             move_type=move_type,
             partner_id=(partner or self.client).id,
             invoice_line_ids=[
-                Command.create(
-                    {"name": "Service", "price_unit": amount, "tax_ids": []}
-                )
+                Command.create({"name": "Service", "price_unit": amount, "tax_ids": []})
             ],
             post=post,
             **kw,
@@ -57,7 +55,7 @@ class ClientCreditCommon(AccountTestInvoicingCommon):
         action = request.action_register_payment()
         wizard = (
             self.env[action["res_model"]]
-            .with_context(action["context"])
+            .with_context(**action["context"])
             .create({"journal_id": (journal or self.bank_journal).id})
         )
         if amount is not None:
@@ -93,10 +91,7 @@ class ClientCreditCommon(AccountTestInvoicingCommon):
         )
         credit_lines = lines.filtered(lambda line: line.balance < 0)
         added = sum(-line.balance for line in credit_lines)
-        used = sum(
-            partial.amount
-            for partial in (credit_lines.matched_debit_ids)
-        )
+        used = sum(partial.amount for partial in (credit_lines.matched_debit_ids))
         self.assertAlmostEqual(added - used, self._balance(partner), places=2)
         for line in lines:
             if line.balance > 0:

@@ -45,8 +45,12 @@ class TestAutoMarkInvoicesPaid(ClientCreditCommon):
         new_payment = self._pay_request(self._credit_request(100.0), date="2026-02-01")
         old_payment = self._pay_request(self._credit_request(100.0), date="2026-01-01")
         self._invoice(150.0)
-        old_line = old_payment.move_id.line_ids.filtered(lambda l: l.account_type == "asset_receivable")
-        new_line = new_payment.move_id.line_ids.filtered(lambda l: l.account_type == "asset_receivable")
+        old_line = old_payment.move_id.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        )
+        new_line = new_payment.move_id.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        )
         self.assertTrue(old_line.reconciled)
         self.assertEqual(new_line.amount_residual, -50.0)
         self.assertLedgerConsistent()
@@ -78,7 +82,9 @@ class TestAutoMarkInvoicesPaid(ClientCreditCommon):
         second = self._invoice(100.0, invoice_date="2026-02-10")
         self.env["account.payment.register"].with_context(
             active_model="account.move", active_ids=second.ids
-        ).create({"amount": 130.0, "payment_difference_handling": "open"})._create_payments()
+        ).create(
+            {"amount": 130.0, "payment_difference_handling": "open"}
+        )._create_payments()
         # The chosen invoice is paid first; only the 30 left over is credit.
         self.assertEqual(second.payment_state, self._paid_state())
         self.assertEqual(first.amount_residual, 70.0)
@@ -108,7 +114,11 @@ class TestAutoMarkInvoicesPaid(ClientCreditCommon):
 
     def test_batch_posting_shares_credit_without_overdrawing(self):
         self._add_credit(250.0)
-        invoices = self._invoice(100.0, post=False) + self._invoice(100.0, post=False) + self._invoice(100.0, post=False)
+        invoices = (
+            self._invoice(100.0, post=False)
+            + self._invoice(100.0, post=False)
+            + self._invoice(100.0, post=False)
+        )
         invoices.action_post()
         self.assertEqual(sum(invoices.mapped("amount_paid_from_credit")), 250.0)
         self.assertEqual(sum(invoices.mapped("amount_residual")), 50.0)
@@ -126,9 +136,11 @@ class TestAutoMarkInvoicesPaid(ClientCreditCommon):
     def test_invoice_report_shows_credit_and_still_to_pay(self):
         self._add_credit(120.0)
         invoice = self._invoice(300.0)
-        html = self.env["ir.actions.report"]._render_qweb_html(
-            "account.report_invoice", invoice.ids
-        )[0].decode()
+        html = (
+            self.env["ir.actions.report"]
+            ._render_qweb_html("account.report_invoice", invoice.ids)[0]
+            .decode()
+        )
         self.assertIn("Paid from credit", html)
         self.assertIn("Still to pay", html)
         self.assertIn("o_invoice_paid_from_credit", html)

@@ -28,7 +28,10 @@ class TestClientCreditBalance(ClientCreditCommon):
         ).create(
             {"amount": 130.0, "payment_difference_handling": "open"}
         )._create_payments()
-        self.assertEqual(invoice.payment_state, self.env["account.move"]._get_invoice_in_payment_state())
+        self.assertEqual(
+            invoice.payment_state,
+            self.env["account.move"]._get_invoice_in_payment_state(),
+        )
         self.assertEqual(self._balance(), 30.0)
         self.assertLedgerConsistent()
 
@@ -51,7 +54,9 @@ class TestClientCreditBalance(ClientCreditCommon):
         self.assertEqual(
             self.client.with_company(other_company).client_credit_balance, 0.0
         )
-        self.assertEqual(self.client.with_company(self.company).client_credit_balance, 100.0)
+        self.assertEqual(
+            self.client.with_company(self.company).client_credit_balance, 100.0
+        )
 
     def test_balance_of_many_clients_is_one_query(self):
         partners = self.env["res.partner"].create(
@@ -62,7 +67,9 @@ class TestClientCreditBalance(ClientCreditCommon):
         partners.invalidate_recordset(["client_credit_balance"])
         self.env.flush_all()
         with self.assertQueryCount(1):
-            balances = partners.with_company(self.company).mapped("client_credit_balance")
+            balances = partners.with_company(self.company).mapped(
+                "client_credit_balance"
+            )
         self.assertEqual(balances, [10.0, 10.0, 10.0, 0.0, 0.0, 0.0])
 
     def test_credit_whatever_the_journal_outstanding_setup(self):
@@ -93,12 +100,15 @@ class TestClientCreditBalance(ClientCreditCommon):
 
     def test_credit_movements_action(self):
         request = self._add_credit(90.0, partner=self.client_contact)
-        self._invoice(40.0)
+        invoice = self._invoice(40.0)
+        self._invoice(10.0, partner=self.other_client)
         action = self.client_contact.action_view_client_credit_moves()
         lines = self.env["account.move.line"].search(action["domain"])
-        self.assertEqual(lines.move_id, request.payment_ids.move_id)
+        self.assertEqual(lines.move_id, request.payment_ids.move_id + invoice)
         self.assertEqual(sum(lines.mapped("credit")), 90.0)
-        self.assertEqual(sum(lines.mapped("amount_residual")), -50.0)
+        self.assertEqual(sum(lines.mapped("debit")), 40.0)
+        credit_line = lines.filtered("credit")
+        self.assertEqual(credit_line.amount_residual, -50.0)
 
     def test_contact_form_shows_balance(self):
         self._add_credit(42.0)

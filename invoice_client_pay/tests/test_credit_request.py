@@ -27,16 +27,21 @@ class TestCreditRequest(ClientCreditCommon):
         request.action_send()
         self.assertEqual(request.state, "sent")
         self.assertTrue(request.access_token)
-        message = request.message_ids.filtered(
-            lambda m: request.access_token in str(m.body)
-        )
+        # The email carries the signed payment link, never the raw token.
+        link = f"/my/credit_requests/{request.id}?access_token="
+        message = request.message_ids.filtered(lambda m: link in str(m.body))
+        self.assertNotIn(request.access_token, str(message.body))
+        token = str(message.body).split(link)[1].split('"')[0]
+        self.assertTrue(request._check_payment_link_token(token))
         self.assertTrue(message)
         self.assertIn(self.client_contact, message.partner_ids)
         self.assertEqual(len(message), 1)
         self.assertIn(request.name, message.subject)
 
     def test_send_refused_without_email_or_when_paid(self):
-        request = self._credit_request(10.0, partner=self.env["res.partner"].create({"name": "No Mail"}))
+        request = self._credit_request(
+            10.0, partner=self.env["res.partner"].create({"name": "No Mail"})
+        )
         with self.assertRaisesRegex(UserError, "no email address"):
             request.action_send()
         paid = self._add_credit(10.0)
@@ -72,8 +77,15 @@ class TestCreditRequest(ClientCreditCommon):
 
     def test_offline_payment_refusals(self):
         request = self._credit_request(100.0)
-        for amount, message in ((0.0, "must be positive"), (-5.0, "must be positive"), (100.01, "only .* is still to pay")):
-            with self.subTest(amount=amount), self.assertRaisesRegex(UserError, message):
+        for amount, message in (
+            (0.0, "must be positive"),
+            (-5.0, "must be positive"),
+            (100.01, "only .* is still to pay"),
+        ):
+            with (
+                self.subTest(amount=amount),
+                self.assertRaisesRegex(UserError, message),
+            ):
                 self._pay_request(request, amount=amount)
         self._pay_request(request)
         with self.assertRaisesRegex(UserError, "cannot be paid"):
@@ -105,8 +117,9 @@ class TestCreditRequest(ClientCreditCommon):
 
     def test_amount_must_be_positive(self):
         for amount in (0.0, -10.0):
-            with self.subTest(amount=amount), self.assertRaisesRegex(
-                ValidationError, "must be positive"
+            with (
+                self.subTest(amount=amount),
+                self.assertRaisesRegex(ValidationError, "must be positive"),
             ):
                 self._credit_request(amount)
 
@@ -144,7 +157,14 @@ class TestCreditRequestSecurity(ClientCreditCommon):
 
     def test_billing_user_reads_only(self):
         requests = self.env["account.credit.request"].with_user(self.billing_user)
-        self.assertEqual(len(requests.search([("id", "in", (self.own_request + self.foreign_request).ids)])), 2)
+        self.assertEqual(
+            len(
+                requests.search(
+                    [("id", "in", (self.own_request + self.foreign_request).ids)]
+                )
+            ),
+            2,
+        )
         with self.assertRaises(AccessError):
             requests.create({"partner_id": self.client.id, "amount": 5.0})
         with self.assertRaises(AccessError):
@@ -160,8 +180,16 @@ class TestCreditRequestSecurity(ClientCreditCommon):
 
     def test_multi_company_rule(self):
         other_company = self.setup_other_company()["company"]
-        request = self.env["account.credit.request"].with_company(other_company).create(
-            {"partner_id": self.client.id, "amount": 10.0, "company_id": other_company.id}
+        request = (
+            self.env["account.credit.request"]
+            .with_company(other_company)
+            .create(
+                {
+                    "partner_id": self.client.id,
+                    "amount": 10.0,
+                    "company_id": other_company.id,
+                }
+            )
         )
         accountant = new_test_user(
             self.env,

@@ -31,7 +31,7 @@ class TestPayFromCredit(ClientCreditCommon):
         return Form(
             self.env["account.pay.from.credit"]
             .with_user(user or self.env.user)
-            .with_context(action["context"])
+            .with_context(**action["context"])
         )
 
     def _enable(self):
@@ -42,7 +42,9 @@ class TestPayFromCredit(ClientCreditCommon):
         other = self._invoice(50.0)
         self._add_credit(120.0)
         self._enable()
-        invoice.invalidate_recordset(["show_pay_from_credit", "client_credit_available"])
+        invoice.invalidate_recordset(
+            ["show_pay_from_credit", "client_credit_available"]
+        )
         self.assertTrue(invoice.with_user(self.accountant).show_pay_from_credit)
         with self._wizard(invoice) as wizard:
             self.assertEqual(wizard.available_credit, 120.0)
@@ -161,8 +163,10 @@ class TestPayFromCredit(ClientCreditCommon):
             post=True,
         )
         self.assertEqual(invoice.amount_residual, 40.0)
-        wizard = self.env["account.pay.from.credit"].with_company(other_company).create(
-            {"move_id": invoice.id}
+        wizard = (
+            self.env["account.pay.from.credit"]
+            .with_company(other_company)
+            .create({"move_id": invoice.id})
         )
         self.assertEqual(wizard.available_credit, 0.0)
         wizard.amount = 10.0

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 
@@ -108,7 +108,7 @@ class AccountCreditRequestPayment(models.TransientModel):
         payment = self.env["account.payment"].create(self._prepare_payment_values())
         payment.action_post()
         request.message_post(
-            body=_(
+            body=self.env._(
                 "Payment of %(amount)s registered: %(payment)s",
                 amount=self.currency_id.format(self.amount),
                 payment=payment._get_html_link(),
@@ -125,10 +125,10 @@ class AccountCreditRequestPayment(models.TransientModel):
         request._check_can_be_paid()
         currency = self.currency_id
         if currency.compare_amounts(self.amount, 0) <= 0:
-            raise UserError(_("The payment amount must be positive."))
+            raise UserError(self.env._("The payment amount must be positive."))
         if currency.compare_amounts(self.amount, request.amount_residual) > 0:
             raise UserError(
-                _(
+                self.env._(
                     "You cannot register %(amount)s: only %(due)s is still to pay on "
                     "%(name)s.",
                     amount=currency.format(self.amount),

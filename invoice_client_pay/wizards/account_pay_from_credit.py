@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 
@@ -17,7 +17,6 @@ class AccountPayFromCredit(models.TransientModel):
     company_id = fields.Many2one(related="move_id.company_id")
     currency_id = fields.Many2one(related="move_id.currency_id")
     available_credit = fields.Monetary(
-        string="Available Credit",
         compute="_compute_available_credit",
         help="The client's credit, in the invoice's currency.",
     )
@@ -61,6 +60,8 @@ class AccountPayFromCredit(models.TransientModel):
         move = self.move_id
         move._check_payable_from_client_credit()
         if self.currency_id.compare_amounts(self.amount, 0) <= 0:
-            raise UserError(_("The amount to pay from credit must be positive."))
+            raise UserError(
+                self.env._("The amount to pay from credit must be positive.")
+            )
         move._pay_from_client_credit(self.amount)
         return {"type": "ir.actions.act_window_close"}

@@ -1,0 +1,220 @@
+"""Auto-charge of due credit requests against localstripe, versus a bare loop
+of the stripe library.
+
+Starts localstripe on 127.0.0.1 (two instances, one per run, each holding the
+same N customers and cards made with the official stripe library), then:
+
+1. Odoo: N due credit requests, charged by the scheduled action's method
+   (``account.credit.request._cron_auto_charge``): transaction, Stripe call
+   through Odoo's request helper, payment, posting, chatter.
+2. Bare loop: the same N charges (same amounts, on the other instance) made with
+   ``stripe.StripeClient.v1.payment_intents.create`` in a plain loop.
+
+Prints charges per second of both and their ratio (target: >= 0.70).
+
+    python benchmarks/bench_auto_charge.py -d DB [--addons-path P] [-n 500]
+
+The database must have invoice_client_pay installed; nothing is committed.
+"""
+
+import argparse
+import time
+
+import odoo
+from odoo import SUPERUSER_ID, Command, api, fields
+from odoo.modules.registry import Registry
+from odoo.tools import config
+
+
+def build_fixtures(env, base, size, tag):
+    from odoo.addons.invoice_client_pay.tests.localstripe_common import (  # noqa: PLC0415
+        CARD_OK,
+        create_customer_with_method,
+    )
+
+    company = env.company
+    journal = env["account.journal"].search(
+        [("type", "=", "bank"), ("company_id", "=", company.id)], limit=1
+    )
+    pm_card = env.ref("payment.payment_method_card")
+    provider = env["payment.provider"].create(
+        {
+            "name": f"Stripe bench {tag}",
+            "code": "stripe",
+            "state": "test",
+            "company_id": company.id,
+            "allow_tokenization": True,
+            "stripe_secret_key": "sk_test_bench",
+            "stripe_publishable_key": "pk_test_bench",
+            "payment_method_ids": [Command.set(pm_card.ids)],
+            "journal_id": journal.id,
+        }
+    )
+    pm_card.write({"active": True, "support_tokenization": True})
+    # Other providers of the company out of the way.
+    env["payment.provider"].search(
+        [
+            ("company_id", "=", company.id),
+            ("id", "!=", provider.id),
+            ("code", "=", "stripe"),
+        ]
+    ).write({"state": "disabled"})
+    partners = env["res.partner"].create(
+        [
+            {"name": f"Bench {tag} client {i}", "email": f"b{i}@example.com"}
+            for i in range(size)
+        ]
+    )
+    cards = []
+    for partner in partners:
+        customer, pm_id = create_customer_with_method(base, "sk_test_bench", CARD_OK)
+        token = env["payment.token"].create(
+            {
+                "provider_id": provider.id,
+                "payment_method_id": pm_card.id,
+                "partner_id": partner.id,
+                "provider_ref": customer,
+                "payment_details": "4242",
+                "stripe_payment_method": pm_id,
+            }
+        )
+        partner.write(
+            {"auto_charge_credit_requests": True, "auto_charge_token_id": token.id}
+        )
+        cards.append((customer, pm_id))
+    requests = env["account.credit.request"].create(
+        [
+            {"partner_id": partner.id, "amount": 100.0 + i % 50}
+            for i, partner in enumerate(partners)
+        ]
+    )
+    requests.write(
+        {
+            "state": "sent",
+            "is_sent": True,
+            "auto_charge_next_date": fields.Datetime.now(),
+        }
+    )
+    env.flush_all()
+    return requests, cards
+
+
+def run_odoo(env, requests):
+    """The scheduled action (charges), then Odoo's payment post-processing it
+    triggers (payments, postings, receipts), timed apart."""
+    start = time.perf_counter()
+    env["account.credit.request"]._cron_auto_charge(limit=len(requests))
+    env.flush_all()
+    charge_s = time.perf_counter() - start
+    charged = sum(1 for request in requests if request.transaction_ids.state == "done")
+    start = time.perf_counter()
+    # Receipts (a PDF each) are left to their own scheduled action, as the
+    # auto-charge does.
+    requests.transaction_ids.filtered(
+        lambda tx: tx.state == "done" and not tx.is_post_processed
+    ).with_context(icp_defer_receipts=True)._post_process()
+    env.flush_all()
+    post_s = time.perf_counter() - start
+    paid = sum(1 for request in requests if request.state == "paid")
+    return charge_s, charged, post_s, paid
+
+
+def run_bare(base, cards, amounts, currency):
+    import stripe  # noqa: PLC0415
+
+    client = stripe.StripeClient(
+        "sk_test_bench", base_addresses={"api": base.rstrip("/").removesuffix("/v1")}
+    )
+    start = time.perf_counter()
+    succeeded = 0
+    for i, ((customer, pm_id), amount) in enumerate(zip(cards, amounts, strict=True)):
+        intent = client.v1.payment_intents.create(
+            params={
+                "amount": int(round(amount * 100)),
+                "currency": currency,
+                "customer": customer,
+                "payment_method": pm_id,
+                "payment_method_types": ["card"],
+                "confirm": True,
+                "off_session": True,
+            },
+            options={"idempotency_key": f"bench-{i}"},
+        )
+        succeeded += intent.status == "succeeded"
+    return time.perf_counter() - start, succeeded
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-d", "--database", required=True)
+    parser.add_argument("--addons-path")
+    parser.add_argument("-n", "--size", type=int, default=500)
+    args = parser.parse_args()
+    odoo_args = ["-d", args.database, "--log-level=warn"]
+    if args.addons_path:
+        odoo_args.append(f"--addons-path={args.addons_path}")
+    config.parse_config(odoo_args)
+    registry = Registry(args.database)
+
+    from odoo.addons.invoice_client_pay.tests.localstripe_common import (  # noqa: PLC0415
+        CARD_OK,
+        create_customer_with_method,
+        localstripe_adapter,
+        start_localstripe,
+        stop_localstripe,
+    )
+
+    # Two localstripe instances, each with the same N customers and cards:
+    # localstripe slows down as its store grows, so each run starts from the
+    # same store size.
+    process, base = start_localstripe()
+    bare_process, bare_base = start_localstripe()
+    try:
+        bare_cards = [
+            create_customer_with_method(bare_base, "sk_test_bench", CARD_OK)
+            for __ in range(args.size)
+        ]
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            requests, __ = build_fixtures(env, base, args.size, tag=int(time.time()))
+            amounts = requests.mapped("amount")
+            currency = requests[:1].currency_id.name.lower()
+            with localstripe_adapter(base):
+                # Warm up (caches, prefetch, first HTTP connection) out of the
+                # measurement, then start again from the same state.
+                cr.execute("SAVEPOINT bench_warm")
+                run_odoo(env, requests[:5])
+                cr.execute("ROLLBACK TO SAVEPOINT bench_warm")
+                env.invalidate_all()
+                charge_s, charged, post_s, paid = run_odoo(env, requests)
+            bare_s, succeeded = run_bare(bare_base, bare_cards, amounts, currency)
+            cr.rollback()
+    finally:
+        stop_localstripe(process)
+        stop_localstripe(bare_process)
+    odoo_rate = charged / charge_s
+    bare_rate = succeeded / bare_s
+    total_rate = paid / (charge_s + post_s)
+    print(f"Odoo {odoo.release.version}, localstripe at {base}, N={args.size}")
+    rows = (
+        ("Odoo scheduled action: charges", charged, charge_s),
+        ("  + post-processing: paid", paid, post_s),
+        ("  end to end: paid", paid, charge_s + post_s),
+        ("bare stripe loop: charges", succeeded, bare_s),
+    )
+    print(f"{'':>34} {'count':>6} {'seconds':>8} {'per s':>7}")
+    for label, count, seconds in rows:
+        print(f"{label:>34} {count:>6} {seconds:>8.2f} {count / seconds:>7.1f}")
+    ratio = odoo_rate / bare_rate
+    print(
+        f"charges/s ratio: {ratio:.2f} (target >= 0.70) "
+        f"{'OK' if ratio >= 0.70 else 'BELOW TARGET'}; "
+        f"end-to-end ratio: {total_rate / bare_rate:.2f}"
+    )
+    assert charged == paid == len(requests), (
+        f"{charged} charged, {paid} paid of {len(requests)}"
+    )
+
+
+if __name__ == "__main__":
+    main()

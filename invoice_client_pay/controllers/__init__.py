@@ -1,0 +1,3 @@
+from . import payment
+from . import portal
+from . import stripe_webhook

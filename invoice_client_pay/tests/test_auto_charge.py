@@ -1,0 +1,264 @@
+from datetime import timedelta
+from unittest.mock import patch
+
+from psycopg2 import errors as pg_errors
+
+from odoo import fields
+from odoo.tests import tagged
+
+from .common_stripe import (
+    PM_CARD_AUTH,
+    PM_CARD_DECLINED,
+    PM_CARD_NO_FUNDS,
+    StripeClientCommon,
+)
+
+
+@tagged("post_install", "-at_install")
+class TestAutoCharge(StripeClientCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.client.write(
+            {
+                "auto_charge_credit_requests": True,
+                "auto_charge_token_id": cls.card_token.id,
+            }
+        )
+        cls.company.write(
+            {"auto_charge_max_attempts": 3, "auto_charge_retry_delay_hours": 24}
+        )
+
+    def _use_card(self, pm_ref, details="0000"):
+        token = self._make_token(self.client, pm_ref, self.pm_card, details)
+        self.client.auto_charge_token_id = token
+        return token
+
+    def _failure_mails(self, request):
+        return request.message_ids.filtered(
+            lambda m: "could not charge" in (m.subject or "")
+        )
+
+    # ------------------------------------------------------------
+    # On send
+    # ------------------------------------------------------------
+
+    def test_send_charges_off_session(self):
+        request = self._credit_request(150.0)
+        request.action_send()
+        tx = request.transaction_ids
+        self.assertEqual(tx.state, "done")
+        self.assertEqual(tx.operation, "offline")
+        self.assertEqual(tx.token_id, self.card_token)
+        self.assertEqual(request.state, "paid")
+        self.assertEqual(self._balance(), 150.0, "The credit is there.")
+        self.assertFalse(request.auto_charge_next_date)
+        self.assertEqual(len(self.fake_stripe.charges), 1)
+        self.assertEqual(self._idempotency_keys(), [self._expected_key(tx)])
+        self.assertTrue(
+            request.message_ids.filtered(
+                lambda m: "charged automatically" in str(m.body)
+            )
+        )
+        # The receipt is left to its own scheduled action.
+        payment = request.payment_ids
+        self.assertTrue(payment.icp_receipt_pending)
+        messages = payment.message_ids
+        self.env["payment.transaction"]._cron_send_payment_receipts()
+        self.assertFalse(payment.icp_receipt_pending)
+        self.assertTrue(payment.message_ids - messages, "The receipt was sent.")
+        self.assertLedgerConsistent()
+
+    def test_send_charge_pays_open_invoice_from_new_credit(self):
+        invoice = self._invoice(90.0)
+        request = self._credit_request(100.0)
+        request.action_send()
+        self.assertEqual(request.state, "paid")
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        self.assertEqual(self._balance(), 10.0)
+        self.assertLedgerConsistent()
+
+    def test_no_auto_charge_without_setting(self):
+        request = self._credit_request(40.0, partner=self.other_client)
+        request.action_send()
+        self.assertEqual(request.state, "sent")
+        self.assertFalse(request.transaction_ids)
+        self.assertFalse(self.fake_stripe.requests)
+
+    # ------------------------------------------------------------
+    # Failures and retries
+    # ------------------------------------------------------------
+
+    def test_failures_declined_funds_authentication(self):
+        for pm_ref, words in (
+            (PM_CARD_DECLINED, "declined"),
+            (PM_CARD_NO_FUNDS, "insufficient funds"),
+            (PM_CARD_AUTH, "requires authentication"),
+        ):
+            with self.subTest(pm_ref=pm_ref):
+                self._use_card(pm_ref)
+                request = self._credit_request(60.0)
+                before = fields.Datetime.now()
+                request.action_send()
+                self.assertEqual(request.state, "sent", "The request stays open.")
+                self.assertEqual(request.transaction_ids.state, "error")
+                self.assertEqual(request.auto_charge_attempt_count, 1)
+                self.assertIn(words, request.auto_charge_last_error)
+                self.assertGreaterEqual(
+                    request.auto_charge_next_date, before + timedelta(hours=24)
+                )
+                self.assertTrue(
+                    request.message_ids.filtered(
+                        lambda m, w=words: (
+                            "Automatic charge 1" in str(m.body) and w in str(m.body)
+                        )
+                    ),
+                    "The chatter says what happened.",
+                )
+                mail = self._failure_mails(request)
+                self.assertEqual(len(mail), 1, "The client is emailed.")
+                self.assertIn(
+                    "/my/credit_requests/", mail.body, "With the payment link."
+                )
+                self.assertIn("access_token=", mail.body)
+                self.assertEqual(mail.partner_ids, request.partner_id)
+
+    def test_detached_method(self):
+        self.card_token.active = False
+        request = self._credit_request(60.0)
+        request.action_send()
+        self.assertEqual(request.state, "sent")
+        self.assertFalse(request.transaction_ids)
+        self.assertIn("no usable saved payment method", request.auto_charge_last_error)
+        self.assertEqual(len(self._failure_mails(request)), 1)
+
+    def test_cron_retries_on_capped_schedule(self):
+        self._use_card(PM_CARD_DECLINED)
+        request = self._credit_request(70.0)
+        request.action_send()
+        # Not due yet: the cron leaves it alone.
+        self._run_auto_charge_cron()
+        self.assertEqual(request.auto_charge_attempt_count, 1)
+        # Second try, due: fails again, the next wait doubles.
+        request.auto_charge_next_date = fields.Datetime.now() - timedelta(minutes=1)
+        before = fields.Datetime.now()
+        self._run_auto_charge_cron()
+        self.assertEqual(request.auto_charge_attempt_count, 2)
+        self.assertGreaterEqual(
+            request.auto_charge_next_date, before + timedelta(hours=48)
+        )
+        # Third and last try (the company allows 3): no more schedule.
+        request.auto_charge_next_date = fields.Datetime.now() - timedelta(minutes=1)
+        self._run_auto_charge_cron()
+        self.assertEqual(request.auto_charge_attempt_count, 3)
+        self.assertFalse(request.auto_charge_next_date)
+        self.assertTrue(
+            request.message_ids.filtered(
+                lambda m: "No more automatic tries" in str(m.body)
+            )
+        )
+        self._run_auto_charge_cron()
+        self.assertEqual(len(request.transaction_ids), 3, "Capped: never a 4th charge.")
+        self.assertEqual(len(self._failure_mails(request)), 3)
+        # Three attempts, three references, three distinct idempotency keys.
+        self.assertEqual(len(set(self._idempotency_keys())), 3)
+
+    def test_cron_charges_due_after_client_fixes_card(self):
+        self._use_card(PM_CARD_DECLINED)
+        request = self._credit_request(70.0)
+        request.action_send()
+        self.client.auto_charge_token_id = self.card_token
+        request.auto_charge_next_date = fields.Datetime.now() - timedelta(minutes=1)
+        self._run_auto_charge_cron()
+        self.assertEqual(request.state, "paid")
+        self.assertEqual(self._balance(), 70.0)
+        self.assertEqual(
+            len(self.fake_stripe.charges), 1, "Only the good card charged."
+        )
+
+    def test_cron_skips_paid_and_pending(self):
+        paid = self._credit_request(50.0)
+        paid.action_send()  # Charged.
+        self.assertEqual(paid.state, "paid")
+        self.client.auto_charge_token_id = self.sepa_token
+        pending = self._credit_request(50.0)
+        pending.action_send()  # SEPA: processing.
+        self.assertEqual(pending.transaction_ids.state, "pending")
+        self.assertEqual(pending.state, "pending")
+        (paid + pending).auto_charge_next_date = fields.Datetime.now()
+        self._run_auto_charge_cron()
+        self.assertEqual(len(self.fake_stripe.charges), 2, "No charge twice.")
+        # Even a direct call charges nothing more: the money is on its way.
+        pending.write({"state": "sent", "auto_charge_next_date": fields.Datetime.now()})
+        pending._auto_charge()
+        self.assertEqual(len(self.fake_stripe.charges), 2)
+
+    def test_cron_leaves_accounting_to_post_processing_never_charging_twice(self):
+        self.client.auto_charge_credit_requests = False
+        request = self._credit_request(45.0)
+        request.action_send()
+        self.client.auto_charge_credit_requests = True
+        request.auto_charge_next_date = fields.Datetime.now()
+        self.env["account.credit.request"]._cron_auto_charge()
+        tx = request.transaction_ids
+        self.assertEqual(tx.state, "done")
+        self.assertFalse(tx.is_post_processed, "Accounting left to post-processing.")
+        self.assertEqual(request.state, "sent")
+        # Run again before the post-processing: the charge is money on its way.
+        request.auto_charge_next_date = fields.Datetime.now()
+        self.env["account.credit.request"]._cron_auto_charge()
+        self.assertEqual(len(self.fake_stripe.charges), 1)
+        tx._post_process()
+        self.assertEqual(request.state, "paid")
+        self.assertEqual(self._balance(), 45.0)
+
+    def test_manual_payment_meanwhile(self):
+        self._use_card(PM_CARD_DECLINED)
+        request = self._credit_request(80.0)
+        request.action_send()
+        self._pay_request(request, amount=80.0)
+        self.assertEqual(request.state, "paid")
+        request.auto_charge_next_date = fields.Datetime.now()
+        self.client.auto_charge_token_id = self.card_token
+        self._run_auto_charge_cron()
+        self.assertFalse(self.fake_stripe.charges, "Paid meanwhile: not charged.")
+
+    # ------------------------------------------------------------
+    # Idempotency across Odoo's automatic retries
+    # ------------------------------------------------------------
+
+    def test_serialization_failure_after_stripe_call_yields_one_charge(self):
+        """Odoo retries a request that hit a serialization failure from the
+        start, everything rolled back. Here the failure is injected right after
+        Stripe answered; the retry makes the same transaction reference, hence
+        sends the same Idempotency-Key, and Stripe answers with the first
+        charge: one charge, one payment, one credit."""
+        request = self._credit_request(95.0)
+        Tx = type(self.env["payment.transaction"])
+        original = Tx._charge_with_token
+        failures = []
+
+        def charge_then_fail(tx):
+            original(tx)
+            if not failures:
+                failures.append(tx.reference)
+                raise pg_errors.SerializationFailure("injected after the Stripe call")
+
+        with patch.object(Tx, "_charge_with_token", charge_then_fail):
+            for attempt in range(3):  # As odoo.service.model.retrying does.
+                try:
+                    with self.env.cr.savepoint():
+                        request.action_send()
+                    break
+                except pg_errors.SerializationFailure:
+                    self.env.invalidate_all()
+                    self.assertEqual(attempt, 0)
+        self.assertEqual(request.state, "paid")
+        self.assertEqual(request.transaction_ids.reference, failures[0])
+        keys = self._idempotency_keys()
+        self.assertEqual(len(keys), 2, "Stripe was called twice...")
+        self.assertEqual(len(set(keys)), 1, "...with the same Idempotency-Key...")
+        self.assertEqual(len(self.fake_stripe.charges), 1, "...and charged once.")
+        self.assertEqual(len(request.payment_ids), 1)
+        self.assertEqual(self._balance(), 95.0)
+        self.assertLedgerConsistent()

@@ -1,0 +1,329 @@
+"""Races between two real database transactions.
+
+These tests cannot run in a TransactionCase (one test cursor, no commit): like
+Odoo's own ``base/tests/test_ir_sequence.py`` they are a ``BaseCase`` that
+opens real cursors on the registry and commits its fixtures. The second worker runs
+its work as ``odoo.service.model.retrying`` runs an RPC or HTTP request: a
+serialization failure rolls everything back and runs it again, re-reading the
+fresh state.
+
+The fixtures stay in the test database (posted journal entries cannot be
+deleted); they belong to a client and a Stripe provider of their own, and the
+provider is disabled at the end so that no other test sees it.
+"""
+
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from functools import partial
+from unittest.mock import patch
+
+from odoo import Command, api
+from odoo.exceptions import UserError
+from odoo.modules.registry import Registry
+from odoo.service.model import (
+    MAX_TRIES_ON_CONCURRENCY_FAILURE,
+    PG_CONCURRENCY_EXCEPTIONS_TO_RETRY,
+)
+from odoo.tests import common, tagged
+from odoo.tests.common import BaseCase
+from odoo.tools import mute_logger
+
+from odoo.addons.payment.models.payment_provider import PaymentProvider
+
+from .common_stripe import PM_CARD_OK, FakeStripe
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrency(BaseCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry = Registry(common.get_db_name())
+        tag = uuid.uuid4().hex[:8]
+        with cls._env() as env:
+            company = env.ref("base.main_company")
+            cls.company_id = company.id
+            cls.previous_auto_mark = company.auto_mark_invoices_paid
+            company.auto_mark_invoices_paid = True
+            bank = env["account.journal"].search(
+                [("company_id", "=", company.id), ("type", "=", "bank")], limit=1
+            )
+            cls.bank_journal_id = bank.id
+            partner = env["res.partner"].create(
+                {"name": f"Race Client {tag}", "email": f"race-{tag}@example.com"}
+            )
+            cls.partner_id = partner.id
+            pm_card = env.ref("payment.payment_method_card")
+            provider = env["payment.provider"].create(
+                {
+                    "name": f"Stripe race {tag}",
+                    "code": "stripe",
+                    "state": "test",
+                    "company_id": company.id,
+                    "allow_tokenization": True,
+                    "stripe_secret_key": "sk_test_race",
+                    "stripe_publishable_key": "pk_test_race",
+                    "payment_method_ids": [Command.set(pm_card.ids)],
+                    "journal_id": bank.id,
+                }
+            )
+            pm_card.write({"active": True, "support_tokenization": True})
+            cls.provider_id = provider.id
+            token = env["payment.token"].create(
+                {
+                    "provider_id": provider.id,
+                    "payment_method_id": pm_card.id,
+                    "partner_id": partner.id,
+                    "provider_ref": f"cus_race_{tag}",
+                    "payment_details": "4242",
+                    "stripe_payment_method": PM_CARD_OK,
+                }
+            )
+            cls.token_id = token.id
+            partner.write(
+                {"auto_charge_credit_requests": True, "auto_charge_token_id": token.id}
+            )
+
+    @classmethod
+    def tearDownClass(cls):
+        with cls._env() as env:
+            env["payment.provider"].browse(cls.provider_id).write(
+                {"state": "disabled", "stripe_webhook_secret": False}
+            )
+            env["res.company"].browse(
+                cls.company_id
+            ).auto_mark_invoices_paid = cls.previous_auto_mark
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.fake_stripe = FakeStripe()
+        fake = self.fake_stripe
+        original = PaymentProvider._send_api_request
+
+        def _send_api_request(provider, method, endpoint, **kwargs):
+            if provider.code != "stripe":
+                return original(provider, method, endpoint, **kwargs)
+            return fake(provider, method, endpoint, **kwargs)
+
+        patcher = patch.object(PaymentProvider, "_send_api_request", _send_api_request)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    # ------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------
+
+    @classmethod
+    @contextmanager
+    def _env(cls):
+        """A real transaction, committed at the end of the block."""
+        with cls.registry.cursor() as cr:
+            yield api.Environment(cr, common.ADMIN_USER_ID, {})
+
+    def _sent_request(self, amount):
+        with self._env() as env:
+            request = env["account.credit.request"].create(
+                {"partner_id": self.partner_id, "amount": amount}
+            )
+            # Sent without charging it: the workers below charge it.
+            request.write({"state": "sent", "is_sent": True})
+            request._portal_ensure_token()
+            return request.id
+
+    def _run_workers(self, first, second):
+        """``first`` runs and takes its locks in transaction 1 and waits; then
+        ``second`` runs in transaction 2 (in a thread, as another worker) and
+        blocks on a lock held by the first; transaction 1 commits; ``second``
+        goes on through Odoo's retry after the serialization failure, and
+        commits.
+
+        The second environment is made in this thread: making one takes the
+        registry lock, which the test runner holds.
+
+        :return: (result of first, result or exception of second)
+        """
+        outcome = {}
+        cr2 = self.registry.cursor()
+        try:
+            env2 = api.Environment(cr2, common.ADMIN_USER_ID, {})
+            cr2.execute("SELECT pg_backend_pid()")  # Transaction 2 starts here.
+            pid = cr2.fetchone()[0]
+            with self.registry.cursor() as cr1:
+                env1 = api.Environment(cr1, common.ADMIN_USER_ID, {})
+                result1 = first(env1)
+                env1.flush_all()
+
+                def worker():
+                    try:
+                        outcome["result"] = self._retrying(partial(second, env2), env2)
+                    except Exception as error:  # noqa: BLE001 - handed to the test
+                        outcome["error"] = error
+
+                thread = threading.Thread(target=worker)
+                thread.start()
+                blocked = self._wait_blocked(pid, outcome)
+            # Transaction 1 committed here.
+            thread.join(timeout=60)
+            self.assertFalse(thread.is_alive())
+            self.assertTrue(blocked, "The 2nd worker must wait for the 1st.")
+        finally:
+            cr2.rollback()
+            cr2.close()
+        return result1, outcome.get("error", outcome.get("result"))
+
+    @staticmethod
+    def _retrying(func, env):
+        """``odoo.service.model.retrying``, less its registry reload (which
+        takes the registry lock the test runner holds): on a serialization
+        failure, roll back, drop the transaction's caches, run ``func`` again;
+        commit at the end."""
+        for tryno in range(1, MAX_TRIES_ON_CONCURRENCY_FAILURE + 1):
+            try:
+                result = func()
+                env.cr.flush()
+                break
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                env.cr.rollback()
+                env.transaction.clear()
+                if tryno == MAX_TRIES_ON_CONCURRENCY_FAILURE:
+                    raise
+                time.sleep(0.05 * tryno)
+        env.cr.commit()
+        return result
+
+    def _wait_blocked(self, pid, outcome, timeout=20):
+        """Wait until the second worker waits for a lock."""
+        end = time.time() + timeout
+        with self._env() as env:
+            while time.time() < end and not outcome:
+                env.cr.execute(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid]
+                )
+                row = env.cr.fetchone()
+                if row and row[0] == "Lock":
+                    return True
+                time.sleep(0.05)
+        return False
+
+    # ------------------------------------------------------------
+    # Tests
+    # ------------------------------------------------------------
+
+    @mute_logger("odoo.sql_db")  # The serialization failures are the point.
+    def test_two_charges_of_one_request(self):
+        """Two workers auto-charge one request at once: one charge."""
+        request_id = self._sent_request(100.0)
+
+        def charge(env):
+            request = env["account.credit.request"].browse(request_id)
+            request.auto_charge_next_date = "2000-01-01 00:00:00"
+            return len(request._auto_charge())
+
+        charged_first, charged_second = self._run_workers(charge, charge)
+        self.assertEqual(charged_first, 1)
+        self.assertEqual(charged_second, 0, "The 2nd worker re-read: paid, no charge.")
+        self.assertEqual(len(self.fake_stripe.charges), 1)
+        with self._env() as env:
+            request = env["account.credit.request"].browse(request_id)
+            self.assertEqual(request.state, "paid")
+            self.assertEqual(len(request.payment_ids), 1)
+            self.assertEqual(request.amount_paid, 100.0)
+
+    @mute_logger("odoo.sql_db")  # The serialization failures are the point.
+    def test_charge_racing_manual_payment(self):
+        """The auto-charge and an accountant's Take Payment (offline, full) on
+        one request at once: the money received is the amount owed, once."""
+        request_id = self._sent_request(80.0)
+
+        def manual(env):
+            request = env["account.credit.request"].browse(request_id)
+            action = request.action_take_payment()
+            wizard = (
+                env[action["res_model"]]
+                .with_context(**action["context"])
+                .create({"payment_mode": "offline", "journal_id": self.bank_journal_id})
+            )
+            return wizard.action_take_payment()
+
+        def charge(env):
+            request = env["account.credit.request"].browse(request_id)
+            request.auto_charge_next_date = "2000-01-01 00:00:00"
+            return len(request._auto_charge())
+
+        __, charged = self._run_workers(manual, charge)
+        self.assertEqual(charged, 0)
+        self.assertFalse(self.fake_stripe.charges, "Paid by hand: never charged.")
+        with self._env() as env:
+            request = env["account.credit.request"].browse(request_id)
+            self.assertEqual(request.state, "paid")
+            self.assertEqual(request.amount_paid, 80.0)
+
+        # The other way round: charged first, the accountant's wizard (opened
+        # before) is refused once it re-reads the request.
+        request_id = self._sent_request(60.0)
+        __, error = self._run_workers(charge, manual)
+        self.assertIsInstance(error, UserError)
+        self.assertEqual(len(self.fake_stripe.charges), 1)
+        with self._env() as env:
+            request = env["account.credit.request"].browse(request_id)
+            self.assertEqual(request.amount_paid, 60.0, "Never more than owed.")
+
+    @mute_logger("odoo.sql_db")  # The serialization failures are the point.
+    def test_two_pay_from_credit_on_one_invoice(self):
+        """Two accountants pay one invoice from the client's credit at once:
+        the invoice is paid once, the credit used once."""
+        with self._env() as env:
+            # A client of its own: no credit left by the other tests.
+            partner_id = env["res.partner"].create({"name": "Race Credit Client"}).id
+            invoice = env["account.move"].create(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": partner_id,
+                    "company_id": self.company_id,
+                    "invoice_line_ids": [
+                        Command.create(
+                            {"name": "Race", "price_unit": 100.0, "tax_ids": []}
+                        )
+                    ],
+                }
+            )
+            invoice.action_post()
+            invoice_id = invoice.id
+            request = env["account.credit.request"].create(
+                {"partner_id": partner_id, "amount": 150.0}
+            )
+            payment = (
+                env["account.payment"]
+                .with_context(skip_client_credit=True)
+                .create(
+                    {
+                        "payment_type": "inbound",
+                        "partner_type": "customer",
+                        "partner_id": partner_id,
+                        "journal_id": self.bank_journal_id,
+                        "amount": 150.0,
+                        "credit_request_id": request.id,
+                    }
+                )
+            )
+            payment.with_context(skip_client_credit=True).action_post()
+            partner = env["res.partner"].browse(partner_id)
+            credit_before = partner.with_company(self.company_id).client_credit_balance
+            self.assertGreaterEqual(credit_before, 150.0)
+            self.assertEqual(invoice.amount_residual, 100.0)
+
+        def pay(env):
+            env["account.move"].browse(invoice_id)._pay_from_client_credit(100.0)
+            return True
+
+        __, second = self._run_workers(pay, pay)
+        self.assertIsInstance(second, UserError, "The 2nd finds nothing left to pay.")
+        with self._env() as env:
+            invoice = env["account.move"].browse(invoice_id)
+            self.assertEqual(invoice.amount_residual, 0.0)
+            partner = env["res.partner"].browse(partner_id)
+            credit_after = partner.with_company(self.company_id).client_credit_balance
+            self.assertAlmostEqual(credit_before - credit_after, 100.0)

@@ -1,0 +1,225 @@
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools.misc import clean_context
+
+
+class PaymentRefundWizard(models.TransientModel):
+    """Refunds through the provider (account_payment's wizard): refunding a
+    credit request's payment lowers the client's credit; more than the credit
+    left needs the accountant to confirm a negative balance."""
+
+    _inherit = "payment.refund.wizard"
+
+    allow_negative_credit = fields.Boolean(
+        string="Confirm Negative Balance",
+        help="Refund even though the client has less credit left than the "
+        "refund: the client then owes the difference.",
+    )
+
+    def action_refund(self):
+        for wizard in self:
+            wizard.transaction_id._icp_check_refund_amount(
+                wizard.amount_to_refund, allow_negative=wizard.allow_negative_credit
+            )
+        return super().action_refund()
+
+
+class AccountCreditRequestRefund(models.TransientModel):
+    """Refund a credit request offline: money paid back by cash, cheque or bank
+    transfer. The refund is matched with the client's credit, which is lower by
+    as much."""
+
+    _name = "account.credit.request.refund"
+    _description = "Refund a Credit Request Offline"
+    _check_company_auto = True
+
+    credit_request_id = fields.Many2one(
+        comodel_name="account.credit.request",
+        required=True,
+        readonly=True,
+        ondelete="cascade",
+    )
+    company_id = fields.Many2one(related="credit_request_id.company_id")
+    partner_id = fields.Many2one(related="credit_request_id.commercial_partner_id")
+    currency_id = fields.Many2one(related="credit_request_id.currency_id")
+    amount_paid = fields.Monetary(related="credit_request_id.amount_paid")
+    credit_left = fields.Monetary(
+        string="Client Credit Left",
+        compute="_compute_credit_left",
+    )
+    journal_id = fields.Many2one(
+        comodel_name="account.journal",
+        required=True,
+        check_company=True,
+        compute="_compute_journal_id",
+        store=True,
+        readonly=False,
+        precompute=True,
+        domain="[('type', 'in', ('bank', 'cash'))]",
+    )
+    payment_method_line_id = fields.Many2one(
+        comodel_name="account.payment.method.line",
+        string="Payment Method",
+        compute="_compute_payment_method_line_id",
+        store=True,
+        readonly=False,
+        precompute=True,
+    )
+    amount = fields.Monetary(
+        compute="_compute_amount", store=True, readonly=False, precompute=True
+    )
+    refund_date = fields.Date(required=True, default=fields.Date.context_today)
+    memo = fields.Char(
+        compute="_compute_memo", store=True, readonly=False, precompute=True
+    )
+    allow_negative_credit = fields.Boolean(
+        string="Confirm Negative Balance",
+        help="Refund even though the client has less credit left than the refund: "
+        "the client then owes the difference.",
+    )
+
+    # ------------------------------------------------------------
+    # COMPUTE
+    # ------------------------------------------------------------
+
+    @api.depends("credit_request_id")
+    def _compute_credit_left(self):
+        for wizard in self:
+            wizard.credit_left = wizard._get_credit_left()
+
+    @api.depends("company_id")
+    def _compute_journal_id(self):
+        for wizard in self:
+            if not wizard.journal_id:
+                wizard.journal_id = self.env["account.journal"].search(
+                    [
+                        *self.env["account.journal"]._check_company_domain(
+                            wizard.company_id
+                        ),
+                        ("type", "in", ("bank", "cash")),
+                    ],
+                    limit=1,
+                )
+
+    @api.depends("journal_id")
+    def _compute_payment_method_line_id(self):
+        for wizard in self:
+            lines = wizard.journal_id._get_available_payment_method_lines("outbound")
+            if wizard.payment_method_line_id not in lines:
+                wizard.payment_method_line_id = lines[:1]
+
+    @api.depends("credit_request_id")
+    def _compute_amount(self):
+        for wizard in self:
+            wizard.amount = max(
+                min(wizard.credit_request_id.amount_paid, wizard._get_credit_left()),
+                0.0,
+            )
+
+    @api.depends("credit_request_id")
+    def _compute_memo(self):
+        for wizard in self:
+            wizard.memo = self.env._("Refund of %s", wizard.credit_request_id.name)
+
+    # ------------------------------------------------------------
+    # ACTION
+    # ------------------------------------------------------------
+
+    def action_refund(self):
+        self.ensure_one()
+        # pylint: disable-next=context-overridden
+        self = self.with_context(clean_context(self.env.context))  # noqa: PLW0642
+        self.env["account.take.payment"]._check_access_take_payment()
+        request = self.credit_request_id
+        request._lock_for_payment()
+        self._check_refund()
+        payment = (
+            self.env["account.payment"]
+            .with_context(force_payment_move=True, skip_client_credit=True)
+            .create(self._prepare_refund_values())
+        )
+        payment.action_post()
+        debits = payment.move_id.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        )
+        source_lines = request.payment_ids.move_id.line_ids.filtered(
+            lambda line: (
+                line.account_type == "asset_receivable"
+                and not line.reconciled
+                and line.amount_residual < 0
+            )
+        )
+        request.commercial_partner_id._icp_match_refund(debits, source_lines)
+        request.message_post(
+            body=self.env._(
+                "%(amount)s refunded offline: %(payment)s. The client's credit is "
+                "lower by as much.",
+                amount=self.currency_id.format(self.amount),
+                payment=payment._get_html_link(),
+            )
+        )
+        return {"type": "ir.actions.act_window_close"}
+
+    # ------------------------------------------------------------
+    # BUSINESS
+    # ------------------------------------------------------------
+
+    def _get_credit_left(self):
+        self.ensure_one()
+        request = self.credit_request_id
+        if not request:
+            return 0.0
+        balance = request.commercial_partner_id.with_company(
+            request.company_id
+        ).client_credit_balance
+        return request.company_id.currency_id._convert(
+            balance,
+            request.currency_id,
+            request.company_id,
+            fields.Date.context_today(self),
+        )
+
+    def _check_refund(self):
+        self.ensure_one()
+        request = self.credit_request_id
+        currency = self.currency_id
+        if currency.compare_amounts(self.amount, 0) <= 0:
+            raise UserError(self.env._("The refund amount must be positive."))
+        if currency.compare_amounts(self.amount, request.amount_paid) > 0:
+            raise UserError(
+                self.env._(
+                    "You cannot refund %(amount)s: only %(paid)s was paid on %(name)s.",
+                    amount=currency.format(self.amount),
+                    paid=currency.format(request.amount_paid),
+                    name=request.name,
+                )
+            )
+        left = self._get_credit_left()
+        if (
+            not self.allow_negative_credit
+            and currency.compare_amounts(self.amount, left) > 0
+        ):
+            raise UserError(
+                self.env._(
+                    "You cannot refund %(amount)s: %(client)s only has %(credit)s of "
+                    "credit left. Confirm a negative balance to refund anyway.",
+                    amount=currency.format(self.amount),
+                    client=request.commercial_partner_id.display_name,
+                    credit=currency.format(left),
+                )
+            )
+
+    def _prepare_refund_values(self):
+        request = self.credit_request_id
+        return {
+            "payment_type": "outbound",
+            "partner_type": "customer",
+            "partner_id": request.commercial_partner_id.id,
+            "company_id": request.company_id.id,
+            "journal_id": self.journal_id.id,
+            "payment_method_line_id": self.payment_method_line_id.id,
+            "currency_id": request.currency_id.id,
+            "amount": self.amount,
+            "date": self.refund_date,
+            "memo": self.memo,
+        }
