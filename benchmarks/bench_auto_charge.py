@@ -5,12 +5,15 @@ Starts localstripe on 127.0.0.1 (two instances, one per run, each holding the
 same N customers and cards made with the official stripe library), then:
 
 1. Odoo: N due credit requests, charged by the scheduled action's method
-   (``account.credit.request._cron_auto_charge``): transaction, Stripe call
-   through Odoo's request helper, payment, posting, chatter.
+   (``account.credit.request._cron_auto_charge``): lock, re-read, transaction,
+   Stripe call through Odoo's request helper, state. Then Odoo's payment
+   post-processing, which that action triggers (payments, postings, chatter;
+   receipts left to their own scheduled action), timed apart.
 2. Bare loop: the same N charges (same amounts, on the other instance) made with
    ``stripe.StripeClient.v1.payment_intents.create`` in a plain loop.
 
-Prints charges per second of both and their ratio (target: >= 0.70).
+Prints charges per second of both and their ratio (target: >= 0.70), and the
+end-to-end rate (charge and accounting).
 
     python benchmarks/bench_auto_charge.py -d DB [--addons-path P] [-n 500]
 

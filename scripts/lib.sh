@@ -363,28 +363,48 @@ icp_ensure_chromium() {
     return 1
 }
 
-# Makes the packages of requirements-odoo-test.txt importable by Odoo's python:
-# missing ones go into .odoo-test-deps/ (pure-python, --no-deps) on PYTHONPATH, so
-# the Odoo installation is never modified.
-icp_ensure_odoo_test_deps() {
-    local req=$ICP_REPO/requirements-odoo-test.txt dir=$ICP_REPO/.odoo-test-deps
+# Makes what the module and its tests import available to Odoo's python, without
+# modifying the Odoo installation:
+# - requirements-odoo.txt (the module's runtime `stripe`, and websocket-client for
+#   HttpCase browser tests): pure-python, installed --no-deps into .odoo-test-deps/
+#   and put on PYTHONPATH, only when Odoo's python lacks one of them;
+# - requirements-localstripe.txt: the fake Stripe server the tests start in its own
+#   process, in its own venv (.venv-localstripe/, aiohttp and all), unless Odoo's
+#   python already has it; ICP_LOCALSTRIPE_PYTHON tells the tests which python.
+icp_ensure_odoo_deps() {
+    local req=$ICP_REPO/requirements-odoo.txt dir=$ICP_REPO/.odoo-test-deps
     local stamp=$dir/.requirements.sha256 want pip_py
-    # websocket: the module HttpCase needs (from websocket-client).
-    if "$ODOO_PYTHON" -c 'import websocket' >/dev/null 2>&1 </dev/null; then
+    local probe='import websocket, stripe'
+    if ! "$ODOO_PYTHON" -c "$probe" >/dev/null 2>&1 </dev/null; then
+        want=$(sha256sum "$req" | cut -d' ' -f1)
+        if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+            pip_py=$ODOO_PYTHON
+            "$pip_py" -m pip --version >/dev/null 2>&1 </dev/null || pip_py=python3
+            icp_log "installing requirements-odoo.txt into $dir"
+            rm -rf "$dir"
+            "$pip_py" -m pip install -q --disable-pip-version-check --no-deps \
+                --target "$dir" -r "$req" </dev/null || return 1
+            echo "$want" >"$stamp"
+        fi
+        export PYTHONPATH="$dir${PYTHONPATH:+:$PYTHONPATH}"
+        "$ODOO_PYTHON" -c "$probe" >/dev/null 2>&1 </dev/null || return 1
+    fi
+}
+
+icp_ensure_localstripe() {
+    local venv=$ICP_REPO/.venv-localstripe req=$ICP_REPO/requirements-localstripe.txt
+    if "$ODOO_PYTHON" -c 'import localstripe' >/dev/null 2>&1 </dev/null; then
+        export ICP_LOCALSTRIPE_PYTHON=$ODOO_PYTHON
         return 0
     fi
-    want=$(sha256sum "$req" | cut -d' ' -f1)
-    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        pip_py=$ODOO_PYTHON
-        "$pip_py" -m pip --version >/dev/null 2>&1 </dev/null || pip_py=python3
-        icp_log "installing requirements-odoo-test.txt into $dir"
-        rm -rf "$dir"
-        "$pip_py" -m pip install -q --disable-pip-version-check --no-deps \
-            --target "$dir" -r "$req" </dev/null || return 1
-        echo "$want" >"$stamp"
+    if ! "$venv/bin/python" -c 'import localstripe' >/dev/null 2>&1 </dev/null; then
+        icp_log "installing requirements-localstripe.txt into $venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv" </dev/null || return 1
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" </dev/null ||
+            return 1
     fi
-    export PYTHONPATH="$dir${PYTHONPATH:+:$PYTHONPATH}"
-    "$ODOO_PYTHON" -c 'import websocket' >/dev/null 2>&1 </dev/null
+    export ICP_LOCALSTRIPE_PYTHON=$venv/bin/python
 }
 
 # Prints a free TCP port on 127.0.0.1.

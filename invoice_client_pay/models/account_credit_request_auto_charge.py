@@ -97,6 +97,36 @@ class AccountCreditRequest(models.Model):
         }
 
     # ------------------------------------------------------------
+    # BUSINESS: refunds
+    # ------------------------------------------------------------
+
+    def _icp_amount_refunded(self):
+        """What was paid back on this request: offline refunds and refunds
+        through the provider, in the request's currency."""
+        self.ensure_one()
+        currency = self.currency_id
+        offline = self.env["account.payment"].search(
+            [
+                ("icp_refunded_request_id", "=", self.id),
+                ("state", "in", ("in_process", "paid")),
+            ]
+        )
+        total = sum(
+            pay.currency_id._convert(pay.amount, currency, self.company_id, pay.date)
+            for pay in offline
+        )
+        refunds = self.sudo().transaction_ids.child_transaction_ids.filtered(
+            lambda tx: tx.operation == "refund" and tx.state == "done"
+        )
+        total += sum(
+            tx.currency_id._convert(
+                -tx.amount, currency, self.company_id, tx.create_date
+            )
+            for tx in refunds
+        )
+        return currency.round(total)
+
+    # ------------------------------------------------------------
     # BUSINESS: auto-charge
     # ------------------------------------------------------------
 

@@ -112,6 +112,19 @@ class PaymentTransaction(models.Model):
         )
         for tx in refunds:
             tx._icp_apply_refund_to_credit()
+        # A refund the provider failed after accepting it (Stripe's
+        # charge.refund.updated): the money never left, the credit comes back.
+        failed_refunds = self.filtered(
+            lambda tx: tx.state == "error" and tx.operation == "refund"
+        )
+        for tx in failed_refunds:
+            tx._icp_take_back_money(
+                self.env._(
+                    "The refund %(ref)s failed at the provider: its payment was "
+                    "cancelled and the client's credit is back.",
+                    ref=tx.reference,
+                )
+            )
         return res
 
     def _log_message_on_linked_documents(self, message):
@@ -266,8 +279,9 @@ class PaymentTransaction(models.Model):
             raise UserError(self.env._("Only accounting users can refund a payment."))
         if allow_negative or not self.credit_request_ids:
             return
-        partner = self.partner_id.commercial_partner_id
-        balance = partner.with_company(self.company_id).client_credit_balance
+        partner = self.partner_id.commercial_partner_id.with_company(self.company_id)
+        partner.invalidate_recordset(["client_credit_balance"])  # Read it now.
+        balance = partner.client_credit_balance
         company_currency = self.company_id.currency_id
         amount_company = self.currency_id._convert(
             amount, company_currency, self.company_id, fields.Date.context_today(self)
@@ -287,6 +301,14 @@ class PaymentTransaction(models.Model):
 class AccountPayment(models.Model):
     _inherit = "account.payment"
 
+    icp_refunded_request_id = fields.Many2one(
+        comodel_name="account.credit.request",
+        string="Refund of Credit Request",
+        index="btree_not_null",
+        copy=False,
+        readonly=True,
+        help="This outgoing payment refunds (offline) part of that credit request.",
+    )
     icp_receipt_pending = fields.Boolean(
         string="Receipt to Send",
         copy=False,

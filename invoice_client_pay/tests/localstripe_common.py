@@ -11,7 +11,7 @@ in and back to ``description`` on the way out.
 """
 
 import contextlib
-import importlib.util
+import os
 import socket
 import subprocess
 import sys
@@ -34,9 +34,10 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 UNSUPPORTED_KEYS = ("expand[]", "mandate")
 
 
-def localstripe_available():
-    # Not imported here: it is run in its own process.
-    return importlib.util.find_spec("localstripe") is not None
+def localstripe_python():
+    """The python that runs localstripe: scripts/test may give it its own venv
+    (ICP_LOCALSTRIPE_PYTHON), as its aiohttp stack is no business of Odoo's."""
+    return os.environ.get("ICP_LOCALSTRIPE_PYTHON") or sys.executable
 
 
 def free_port():
@@ -49,7 +50,7 @@ def start_localstripe(port=None):
     """Start localstripe on 127.0.0.1; return (process, API base URL)."""
     port = port or free_port()
     process = subprocess.Popen(  # noqa: S603 - fixed command, our interpreter
-        [sys.executable, "-c", LAUNCHER, str(port)],
+        [localstripe_python(), "-c", LAUNCHER, str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -57,7 +58,10 @@ def start_localstripe(port=None):
     deadline = time.time() + 20
     while time.time() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("localstripe exited at start")
+            raise RuntimeError(
+                f"localstripe exited at start: is it installed for "
+                f"{localstripe_python()}? (scripts/test provides it)"
+            )
         try:
             requests.get(base + "customers", auth=("sk_test_probe", ""), timeout=1)
             return process, base

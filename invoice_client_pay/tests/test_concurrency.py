@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from functools import partial
 from unittest.mock import patch
 
+from psycopg2 import errors as pg_errors
+
 from odoo import Command, api
 from odoo.exceptions import UserError
 from odoo.modules.registry import Registry
@@ -327,3 +329,47 @@ class TestConcurrency(BaseCase):
             partner = env["res.partner"].browse(partner_id)
             credit_after = partner.with_company(self.company_id).client_credit_balance
             self.assertAlmostEqual(credit_before - credit_after, 100.0)
+
+    @mute_logger("odoo.sql_db")
+    def test_serialization_failure_after_stripe_call_yields_one_charge(self):
+        """A serialization failure right after Stripe answered: the whole
+        transaction is rolled back and run again, as Odoo retries a request.
+        The retry makes the same transaction reference, hence sends the same
+        Idempotency-Key, and Stripe answers with the first charge."""
+        request_id = self._sent_request(90.0)
+        tx_class = self.registry["payment.transaction"]
+        original = tx_class._charge_with_token
+        failed = []
+
+        def charge_then_fail(tx):
+            original(tx)
+            if not failed:
+                failed.append(tx.reference)
+                raise pg_errors.SerializationFailure("injected after the Stripe call")
+
+        def charge(env):
+            request = env["account.credit.request"].browse(request_id)
+            request.auto_charge_next_date = "2000-01-01 00:00:00"
+            return request._auto_charge()
+
+        with (
+            patch.object(tx_class, "_charge_with_token", charge_then_fail),
+            self.registry.cursor() as cr,
+        ):
+            env = api.Environment(cr, common.ADMIN_USER_ID, {})
+            txs = self._retrying(partial(charge, env), env)
+            self.assertEqual(txs.reference, failed[0], "Same reference on retry.")
+        keys = [
+            key
+            for method, endpoint, __, key in self.fake_stripe.requests
+            if method == "POST" and endpoint == "payment_intents"
+        ]
+        self.assertEqual(len(keys), 2, "Stripe was called twice...")
+        self.assertEqual(len(set(keys)), 1, "...with the same Idempotency-Key...")
+        self.assertEqual(len(self.fake_stripe.charges), 1, "...and charged once.")
+        with self._env() as env:
+            request = env["account.credit.request"].browse(request_id)
+            self.assertEqual(request.state, "paid")
+            self.assertEqual(len(request.transaction_ids), 1)
+            self.assertEqual(len(request.payment_ids), 1)
+            self.assertEqual(request.amount_paid, 90.0)

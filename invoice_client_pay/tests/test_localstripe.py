@@ -4,8 +4,6 @@ client's customer and payment methods are made there with the official stripe
 library. What localstripe cannot send (processing, disputes, late SEPA
 failures) is covered by signed events in test_stripe_webhook.py."""
 
-import unittest
-
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -17,7 +15,6 @@ from .localstripe_common import (
     SEPA_OK,
     create_customer_with_method,
     localstripe_adapter,
-    localstripe_available,
     start_localstripe,
     stop_localstripe,
 )
@@ -27,8 +24,6 @@ from .localstripe_common import (
 class TestLocalstripe(StripeClientCommon):
     @classmethod
     def setUpClass(cls):
-        if not localstripe_available():
-            raise unittest.SkipTest("localstripe is not installed")
         super().setUpClass()
         cls.localstripe, cls.localstripe_base = start_localstripe()
         cls.addClassCleanup(stop_localstripe, cls.localstripe)

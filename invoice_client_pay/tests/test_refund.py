@@ -61,6 +61,23 @@ class TestRefund(StripeClientCommon):
         self.assertEqual(self._balance(), 60.0)
         self.assertLedgerConsistent()
 
+    def test_refund_failed_after_acceptance_gives_credit_back(self):
+        request = self._paid_by_card(100.0)
+        refund_tx = self._refund_through_stripe(request, 40.0)
+        self.assertEqual(self._balance(), 60.0)
+        # Stripe: charge.refund.updated, the refund failed (processed as
+        # payment_stripe's webhook does).
+        refund = dict(self.fake_stripe.refunds[refund_tx.provider_reference])
+        refund["status"] = "failed"
+        refund_tx._process("stripe", {"refund": refund})
+        self.assertEqual(refund_tx.state, "error")
+        refund_tx._post_process()
+        self.assertEqual(self._balance(), 100.0, "The credit is back.")
+        self.assertEqual(refund_tx.payment_id.state, "canceled")
+        refund_tx._post_process()  # Again: nothing more.
+        self.assertEqual(self._balance(), 100.0)
+        self.assertLedgerConsistent()
+
     def test_refund_through_stripe_more_than_credit_left(self):
         request = self._paid_by_card(100.0)
         self._invoice(70.0)  # Paid from the credit: 30 left.
@@ -91,9 +108,10 @@ class TestRefund(StripeClientCommon):
         request = self._add_credit(100.0)
         self._refund_offline(request, 40.0)
         self.assertEqual(self._balance(), 60.0)
-        with self.assertRaisesRegex(UserError, "only has .* of credit left"):
-            self._refund_offline(request, 70.0)
-        self._refund_offline(request, 60.0)
+        self._invoice(30.0)  # Paid from the credit: 30 left, 60 refundable.
+        with self.assertRaisesRegex(UserError, "only has .*30.00.* of credit left"):
+            self._refund_offline(request, 50.0)
+        self._refund_offline(request, 30.0)
         self.assertEqual(self._balance(), 0.0)
         self.assertLedgerConsistent()
 
@@ -105,8 +123,20 @@ class TestRefund(StripeClientCommon):
             self._refund_offline(request, 50.0)
         self._refund_offline(request, 50.0, allow_negative=True)
         self.assertEqual(self._balance(), 0.0)
-        with self.assertRaisesRegex(UserError, "only .* was paid"):
-            self._refund_offline(request, 150.0, allow_negative=True)
+        with self.assertRaisesRegex(UserError, "only .*50.00.* is not refunded yet"):
+            self._refund_offline(request, 60.0, allow_negative=True)
+        self._refund_offline(request, 50.0, allow_negative=True)
+        with self.assertRaisesRegex(UserError, "only .*0.00.* is not refunded yet"):
+            self._refund_offline(request, 1.0, allow_negative=True)
+
+    def test_refund_offline_counts_stripe_refunds(self):
+        request = self._paid_by_card(100.0)
+        self._refund_through_stripe(request, 70.0)
+        with self.assertRaisesRegex(UserError, "only .*30.00.* is not refunded yet"):
+            self._refund_offline(request, 40.0, allow_negative=True)
+        self._refund_offline(request, 30.0)
+        self.assertEqual(self._balance(), 0.0)
+        self.assertLedgerConsistent()
 
     def test_refund_accounting_users_only(self):
         request = self._add_credit(10.0)

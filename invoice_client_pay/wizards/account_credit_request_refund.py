@@ -169,9 +169,9 @@ class AccountCreditRequestRefund(models.TransientModel):
         request = self.credit_request_id
         if not request:
             return 0.0
-        balance = request.commercial_partner_id.with_company(
-            request.company_id
-        ).client_credit_balance
+        partner = request.commercial_partner_id.with_company(request.company_id)
+        partner.invalidate_recordset(["client_credit_balance"])  # Read it now.
+        balance = partner.client_credit_balance
         return request.company_id.currency_id._convert(
             balance,
             request.currency_id,
@@ -185,12 +185,16 @@ class AccountCreditRequestRefund(models.TransientModel):
         currency = self.currency_id
         if currency.compare_amounts(self.amount, 0) <= 0:
             raise UserError(self.env._("The refund amount must be positive."))
-        if currency.compare_amounts(self.amount, request.amount_paid) > 0:
+        refundable = currency.round(
+            request.amount_paid - request._icp_amount_refunded()
+        )
+        if currency.compare_amounts(self.amount, refundable) > 0:
             raise UserError(
                 self.env._(
-                    "You cannot refund %(amount)s: only %(paid)s was paid on %(name)s.",
+                    "You cannot refund %(amount)s: only %(left)s of what was paid on "
+                    "%(name)s is not refunded yet.",
                     amount=currency.format(self.amount),
-                    paid=currency.format(request.amount_paid),
+                    left=currency.format(refundable),
                     name=request.name,
                 )
             )
@@ -222,4 +226,5 @@ class AccountCreditRequestRefund(models.TransientModel):
             "amount": self.amount,
             "date": self.refund_date,
             "memo": self.memo,
+            "icp_refunded_request_id": request.id,
         }
