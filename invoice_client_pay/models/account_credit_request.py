@@ -230,17 +230,11 @@ class AccountCreditRequest(models.Model):
         return True
 
     def action_register_payment(self):
-        """Record money received outside Odoo (cash, cheque, bank)."""
-        self.ensure_one()
-        self._check_can_be_paid()
-        return {
-            "name": self.env._("Register Payment"),
-            "type": "ir.actions.act_window",
-            "res_model": "account.credit.request.payment",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_credit_request_id": self.id},
-        }
+        """Record money received outside Odoo (cash, cheque, bank): the Take
+        Payment wizard, offline."""
+        action = self.action_take_payment()
+        action["context"]["default_payment_mode"] = "offline"
+        return action
 
     def action_cancel(self):
         for request in self:

@@ -58,11 +58,12 @@ class ClientCreditCommon(AccountTestInvoicingCommon):
             .with_context(**action["context"])
             .create({"journal_id": (journal or self.bank_journal).id})
         )
+        self.assertEqual(wizard.payment_mode, "offline")
         if amount is not None:
             wizard.amount = amount
         if date is not None:
             wizard.payment_date = date
-        wizard.action_create_payment()
+        wizard.action_take_payment()
         return request.payment_ids.sorted("id")[-1:]
 
     def _add_credit(self, amount, partner=None):

@@ -1,5 +1,5 @@
 from odoo import Command
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
 from .common_portal import ClientPayCommon
@@ -136,8 +136,13 @@ class TestClientPayTransaction(ClientPayCommon):
         request = self.credit_request
         tx = self._new_tx(request)
         tx._set_pending()
-        # The accountant registers a cheque while the transfer is on its way.
-        self._pay_request(request)
+        # Back office refuses to take money already on its way...
+        with self.assertRaisesRegex(UserError, "must be positive"):
+            self._pay_request(request)
+        # ...but the client may still pay another way while the transfer clears.
+        card_tx = self._new_tx(request)
+        card_tx._set_done()
+        card_tx._post_process()
         self.assertEqual(request.state, "paid")
         tx._set_done()
         tx._post_process()
