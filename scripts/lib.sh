@@ -176,7 +176,8 @@ icp_find_odoo() {
 # ------------------------------------------------------ enterprise guard
 
 # Refuses (exit 1) when any addons directory our runs use holds a module whose
-# manifest says license OEEL-1: this project must run on Odoo Community only.
+# manifest has an Odoo Enterprise license (OEEL-*): this project must run on
+# Odoo Community only.
 # Checked: our addons path, Odoo's own odoo.addons.__path__ entries, and the extra
 # directories Odoo appends by itself (data-dir addons, the source tree's addons/).
 icp_check_no_enterprise() {
@@ -222,16 +223,16 @@ for d in dirs:
             bad.append(manifest)
 print("checked: " + " ".join(sorted(seen)))
 for b in bad:
-    print("OEEL-1: " + b)
+    print("enterprise: " + b)
 sys.exit(3 if bad else 0)
 PY
 ) || rc=$?
     if [ "$rc" -eq 3 ]; then
-        local -a msg=("ODOO ENTERPRISE (license OEEL-1) MODULES ON THE ADDONS PATH - refusing to run."
+        local -a msg=("ODOO ENTERPRISE (OEEL license) MODULES ON THE ADDONS PATH - refusing to run."
             "This project is tested against Odoo Community only. Offending manifests:")
         local l
         while IFS= read -r l; do
-            case $l in "OEEL-1: "*) msg+=("   ${l#OEEL-1: }") ;; esac
+            case $l in "enterprise: "*) msg+=("   ${l#enterprise: }") ;; esac
         done <<<"$out"
         msg+=("Use an Odoo 19 Community installation (ODOO_BIN=/path/to/odoo).")
         icp_die "${msg[@]}"
