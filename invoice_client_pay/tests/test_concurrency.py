@@ -1,21 +1,14 @@
 """Races between two real database transactions.
 
-These tests cannot run in a TransactionCase (one test cursor, no commit): like
-Odoo's own ``base/tests/test_ir_sequence.py`` they are a ``BaseCase`` that
-opens real cursors on the registry and commits its fixtures. The second worker runs
-its work as ``odoo.service.model.retrying`` runs an RPC or HTTP request: a
-serialization failure rolls everything back and runs it again, re-reading the
-fresh state.
+Real cursors and committed fixtures (``common_concurrency.RealTransactionsCase``);
+the second worker runs as ``odoo.service.model.retrying`` runs a request.
 
 The fixtures stay in the test database (posted journal entries cannot be
 deleted); they belong to a client and a Stripe provider of their own, and the
 provider is disabled at the end so that no other test sees it.
 """
 
-import threading
-import time
 import uuid
-from contextlib import contextmanager
 from functools import partial
 from unittest.mock import patch
 
@@ -23,26 +16,20 @@ from psycopg2 import errors as pg_errors
 
 from odoo import Command, api
 from odoo.exceptions import UserError
-from odoo.modules.registry import Registry
-from odoo.service.model import (
-    MAX_TRIES_ON_CONCURRENCY_FAILURE,
-    PG_CONCURRENCY_EXCEPTIONS_TO_RETRY,
-)
 from odoo.tests import common, tagged
-from odoo.tests.common import BaseCase
 from odoo.tools import mute_logger
 
 from odoo.addons.payment.models.payment_provider import PaymentProvider
 
+from .common_concurrency import RealTransactionsCase
 from .common_stripe import PM_CARD_OK, FakeStripe
 
 
 @tagged("post_install", "-at_install")
-class TestConcurrency(BaseCase):
+class TestConcurrency(RealTransactionsCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.registry = Registry(common.get_db_name())
         tag = uuid.uuid4().hex[:8]
         with cls._env() as env:
             company = env.ref("base.main_company")
@@ -118,13 +105,6 @@ class TestConcurrency(BaseCase):
     # Helpers
     # ------------------------------------------------------------
 
-    @classmethod
-    @contextmanager
-    def _env(cls):
-        """A real transaction, committed at the end of the block."""
-        with cls.registry.cursor() as cr:
-            yield api.Environment(cr, common.ADMIN_USER_ID, {})
-
     def _sent_request(self, amount):
         with self._env() as env:
             request = env["account.credit.request"].create(
@@ -134,81 +114,6 @@ class TestConcurrency(BaseCase):
             request.write({"state": "sent", "is_sent": True})
             request._portal_ensure_token()
             return request.id
-
-    def _run_workers(self, first, second):
-        """``first`` runs and takes its locks in transaction 1 and waits; then
-        ``second`` runs in transaction 2 (in a thread, as another worker) and
-        blocks on a lock held by the first; transaction 1 commits; ``second``
-        goes on through Odoo's retry after the serialization failure, and
-        commits.
-
-        The second environment is made in this thread: making one takes the
-        registry lock, which the test runner holds.
-
-        :return: (result of first, result or exception of second)
-        """
-        outcome = {}
-        cr2 = self.registry.cursor()
-        try:
-            env2 = api.Environment(cr2, common.ADMIN_USER_ID, {})
-            cr2.execute("SELECT pg_backend_pid()")  # Transaction 2 starts here.
-            pid = cr2.fetchone()[0]
-            with self.registry.cursor() as cr1:
-                env1 = api.Environment(cr1, common.ADMIN_USER_ID, {})
-                result1 = first(env1)
-                env1.flush_all()
-
-                def worker():
-                    try:
-                        outcome["result"] = self._retrying(partial(second, env2), env2)
-                    except Exception as error:  # noqa: BLE001 - handed to the test
-                        outcome["error"] = error
-
-                thread = threading.Thread(target=worker)
-                thread.start()
-                blocked = self._wait_blocked(pid, outcome)
-            # Transaction 1 committed here.
-            thread.join(timeout=60)
-            self.assertFalse(thread.is_alive())
-            self.assertTrue(blocked, "The 2nd worker must wait for the 1st.")
-        finally:
-            cr2.rollback()
-            cr2.close()
-        return result1, outcome.get("error", outcome.get("result"))
-
-    @staticmethod
-    def _retrying(func, env):
-        """``odoo.service.model.retrying``, less its registry reload (which
-        takes the registry lock the test runner holds): on a serialization
-        failure, roll back, drop the transaction's caches, run ``func`` again;
-        commit at the end."""
-        for tryno in range(1, MAX_TRIES_ON_CONCURRENCY_FAILURE + 1):
-            try:
-                result = func()
-                env.cr.flush()
-                break
-            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                env.cr.rollback()
-                env.transaction.clear()
-                if tryno == MAX_TRIES_ON_CONCURRENCY_FAILURE:
-                    raise
-                time.sleep(0.05 * tryno)
-        env.cr.commit()
-        return result
-
-    def _wait_blocked(self, pid, outcome, timeout=20):
-        """Wait until the second worker waits for a lock."""
-        end = time.time() + timeout
-        with self._env() as env:
-            while time.time() < end and not outcome:
-                env.cr.execute(
-                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid]
-                )
-                row = env.cr.fetchone()
-                if row and row[0] == "Lock":
-                    return True
-                time.sleep(0.05)
-        return False
 
     # ------------------------------------------------------------
     # Tests

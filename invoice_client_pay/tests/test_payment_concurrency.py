@@ -2,34 +2,26 @@
 browser polling the status page while the provider's webhook arrives, or a
 webhook replayed while the cron runs): one payment only.
 
-Real database transactions, as in ``test_concurrency.py``: a ``BaseCase`` that
-commits its fixtures (a client, a sent credit request, a test provider that is
+Real database transactions (``common_concurrency.RealTransactionsCase``) with
+committed fixtures (a client, a sent credit request, a test provider that is
 disabled at the end); the second worker runs as ``odoo.service.model.retrying``
 runs a request.
 """
 
-import threading
-import time
 import uuid
-from contextlib import contextmanager
 
-from odoo import Command, api
-from odoo.modules.registry import Registry
-from odoo.service.model import (
-    MAX_TRIES_ON_CONCURRENCY_FAILURE,
-    PG_CONCURRENCY_EXCEPTIONS_TO_RETRY,
-)
-from odoo.tests import common, tagged
-from odoo.tests.common import BaseCase
+from odoo import Command
+from odoo.tests import tagged
 from odoo.tools import mute_logger
+
+from .common_concurrency import RealTransactionsCase
 
 
 @tagged("post_install", "-at_install")
-class TestPostProcessingConcurrency(BaseCase):
+class TestPostProcessingConcurrency(RealTransactionsCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.registry = Registry(common.get_db_name())
         tag = uuid.uuid4().hex[:8]
         with cls._env() as env:
             company = env.ref("base.main_company")
@@ -63,12 +55,6 @@ class TestPostProcessingConcurrency(BaseCase):
             env["payment.provider"].browse(cls.provider_id).state = "disabled"
         super().tearDownClass()
 
-    @classmethod
-    @contextmanager
-    def _env(cls):
-        with cls.registry.cursor() as cr:
-            yield api.Environment(cr, common.ADMIN_USER_ID, {})
-
     def _done_transaction(self, amount):
         """A sent request and its done, not yet post-processed transaction."""
         with self._env() as env:
@@ -93,36 +79,6 @@ class TestPostProcessingConcurrency(BaseCase):
             tx._set_done()
             return request.id, tx.id
 
-    @staticmethod
-    def _retrying(func, env):
-        """``odoo.service.model.retrying`` without its registry reload."""
-        for tryno in range(1, MAX_TRIES_ON_CONCURRENCY_FAILURE + 1):
-            try:
-                result = func()
-                env.cr.flush()
-                break
-            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                env.cr.rollback()
-                env.transaction.clear()
-                if tryno == MAX_TRIES_ON_CONCURRENCY_FAILURE:
-                    raise
-                time.sleep(0.05 * tryno)
-        env.cr.commit()
-        return result
-
-    def _wait_blocked(self, pid, outcome, timeout=20):
-        end = time.time() + timeout
-        with self._env() as env:
-            while time.time() < end and not outcome:
-                env.cr.execute(
-                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid]
-                )
-                row = env.cr.fetchone()
-                if row and row[0] == "Lock":
-                    return True
-                time.sleep(0.05)
-        return False
-
     @mute_logger("odoo.sql_db")  # The serialization failure is the point.
     def test_two_workers_post_process_one_transaction(self):
         request_id, tx_id = self._done_transaction(70.0)
@@ -130,36 +86,8 @@ class TestPostProcessingConcurrency(BaseCase):
         def post_process(env):
             env["payment.transaction"].browse(tx_id)._post_process()
 
-        outcome = {}
-        cr2 = self.registry.cursor()
-        try:
-            env2 = api.Environment(cr2, common.ADMIN_USER_ID, {})
-            cr2.execute("SELECT pg_backend_pid()")  # Transaction 2 starts here.
-            pid = cr2.fetchone()[0]
-            with self.registry.cursor() as cr1:
-                env1 = api.Environment(cr1, common.ADMIN_USER_ID, {})
-                post_process(env1)
-                env1.flush_all()
-
-                def worker():
-                    try:
-                        outcome["result"] = self._retrying(
-                            lambda: post_process(env2), env2
-                        )
-                    except Exception as error:  # noqa: BLE001 - handed to the test
-                        outcome["error"] = error
-
-                thread = threading.Thread(target=worker)
-                thread.start()
-                blocked = self._wait_blocked(pid, outcome)
-            # Transaction 1 committed here.
-            thread.join(timeout=60)
-            self.assertFalse(thread.is_alive())
-            self.assertTrue(blocked, "The 2nd worker must wait for the 1st.")
-        finally:
-            cr2.rollback()
-            cr2.close()
-        self.assertNotIn("error", outcome, outcome.get("error"))
+        __, second = self._run_workers(post_process, post_process)
+        self.assertNotIsInstance(second, Exception, second)
 
         with self._env() as env:
             payments = env["account.payment"].search(
