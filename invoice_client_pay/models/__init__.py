@@ -1,6 +1,7 @@
 from . import res_company
 from . import res_config_settings
 from . import res_partner
+from . import account_journal
 from . import account_partial_reconcile
 from . import account_move_line
 from . import account_move

@@ -91,15 +91,9 @@ class AccountCreditRequestRefund(models.TransientModel):
     def _compute_journal_id(self):
         for wizard in self:
             if not wizard.journal_id:
-                wizard.journal_id = self.env["account.journal"].search(
-                    [
-                        *self.env["account.journal"]._check_company_domain(
-                            wizard.company_id
-                        ),
-                        ("type", "in", ("bank", "cash")),
-                    ],
-                    limit=1,
-                )
+                wizard.journal_id = self.env[
+                    "account.journal"
+                ]._get_client_payment_default_journal(wizard.company_id)
 
     @api.depends("journal_id")
     def _compute_payment_method_line_id(self):

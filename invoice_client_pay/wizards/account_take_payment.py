@@ -164,15 +164,9 @@ class AccountTakePayment(models.TransientModel):
         for wizard in self:
             if wizard.journal_id:
                 continue
-            wizard.journal_id = self.env["account.journal"].search(
-                [
-                    *self.env["account.journal"]._check_company_domain(
-                        wizard.company_id
-                    ),
-                    ("type", "in", ("bank", "cash")),
-                ],
-                limit=1,
-            )
+            wizard.journal_id = self.env[
+                "account.journal"
+            ]._get_client_payment_default_journal(wizard.company_id)
 
     @api.depends("journal_id")
     def _compute_available_payment_method_line_ids(self):
