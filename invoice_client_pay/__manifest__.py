@@ -32,12 +32,11 @@
         "views/account_move_line_views.xml",
         "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
-        "views/payment_link_views.xml",
-        "views/take_payment_views.xml",
         "views/portal_templates.xml",
         "wizards/account_pay_from_credit_views.xml",
         "wizards/account_take_payment_views.xml",
         "wizards/account_credit_request_refund_views.xml",
+        "wizards/payment_refund_wizard_views.xml",
         "views/invoice_client_pay_menus.xml",
     ],
     "demo": [

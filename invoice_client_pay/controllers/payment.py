@@ -24,9 +24,7 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
     ones (provider, method, token, flow, tokenization), each checked.
     """
 
-    # ------------------------------------------------------------
-    # ACCESS
-    # ------------------------------------------------------------
+    # === ACCESS === #
 
     def _credit_request_check_access(self, request_id, access_token=None):
         """The credit request, sudoed, if the visitor may see it: through a valid
@@ -36,7 +34,7 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
         request_sudo = (
             request.env["account.credit.request"].sudo().browse(request_id).exists()
         )
-        if not request_sudo or request_sudo.state == "draft":
+        if not request_sudo or not request_sudo._is_payment_link_visible():
             raise NotFound()
         if access_token and request_sudo._check_payment_link_token(access_token):
             return request_sudo
@@ -68,9 +66,7 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
             raise NotFound() from error
         return invoice_sudo, access_token
 
-    # ------------------------------------------------------------
-    # CHECKS
-    # ------------------------------------------------------------
+    # === CHECKS === #
 
     def _check_online_amount(self, amount, due, currency, allowed=(), partial=False):
         """Refuse what the browser may send that is not right: missing,
@@ -138,7 +134,7 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
                 request.env._("This payment method is not available.")
             )
 
-    def _payment_partner(self, document_partner):
+    def _get_payment_partner(self, document_partner):
         """Odoo's rule: a logged-in client pays as themself (tokens are theirs);
         a visitor through a link pays as the document's client."""
         user = request.env.user
@@ -149,9 +145,107 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
             return user.partner_id
         return document_partner
 
-    # ------------------------------------------------------------
-    # CREDIT REQUESTS
-    # ------------------------------------------------------------
+    def _get_payment_form_values(
+        self,
+        partner_sudo,
+        company,
+        amount,
+        currency,
+        transaction_route,
+        landing_route,
+        access_token=None,
+    ):
+        """The values Odoo's payment form (``payment.form``) needs to pay
+        ``amount`` as ``partner_sudo`` in ``company``."""
+        availability_report = {}
+        providers_sudo = (
+            request.env["payment.provider"]
+            .sudo()
+            ._get_compatible_providers(
+                company.id,
+                partner_sudo.id,
+                amount,
+                currency_id=currency.id,
+                report=availability_report,
+            )
+        )
+        payment_methods_sudo = (
+            request.env["payment.method"]
+            .sudo()
+            ._get_compatible_payment_methods(
+                providers_sudo.ids,
+                partner_sudo.id,
+                currency_id=currency.id,
+                report=availability_report,
+            )
+        )
+        tokens_sudo = (
+            request.env["payment.token"]
+            .sudo()
+            ._get_available_tokens(providers_sudo.ids, partner_sudo.id)
+        )
+        return {
+            "company_mismatch": not self._can_partner_pay_in_company(
+                partner_sudo, company
+            ),
+            "expected_company": company,
+            "show_tokenize_input_mapping": self._compute_show_tokenize_input_mapping(
+                providers_sudo
+            ),
+            "amount": amount,
+            "currency": currency,
+            "partner_id": partner_sudo.id,
+            "providers_sudo": providers_sudo,
+            "payment_methods_sudo": payment_methods_sudo,
+            "tokens_sudo": tokens_sudo,
+            "availability_report": availability_report,
+            "transaction_route": transaction_route,
+            "landing_route": landing_route,
+            "access_token": access_token,
+        }
+
+    def _create_document_transaction(
+        self,
+        kwargs,
+        amount,
+        currency,
+        partner_sudo,
+        landing_route,
+        link_values,
+        reference_prefix=None,
+    ):
+        """Create the draft transaction of a client payment and return its
+        processing values. Partner, currency, amount, landing route and
+        documents (``link_values``) come from the server, never from the
+        payment form, whose other values were checked before."""
+        kwargs.update(
+            {
+                "amount": amount,
+                "currency_id": currency.id,
+                "partner_id": partner_sudo.id,
+                "landing_route": landing_route,
+                "is_validation": False,
+                "reference_prefix": reference_prefix,
+            }
+        )
+        tx_sudo = self._create_transaction(custom_create_values=link_values, **kwargs)
+        return tx_sudo._get_processing_values()
+
+    @staticmethod
+    def _get_documents_total(documents):
+        """``(currency, company, total still to pay)`` of invoices and credit
+        requests (sudoed) in one currency and company; None when they are not."""
+        first = documents[0]
+        if any(
+            doc.currency_id != first.currency_id or doc.company_id != first.company_id
+            for doc in documents
+        ):
+            return None
+        currency = first.currency_id
+        total = currency.round(sum(doc.amount_residual for doc in documents))
+        return currency, first.company_id, total
+
+    # === CREDIT REQUESTS === #
 
     @route(
         "/credit_request/transaction/<int:request_id>", type="jsonrpc", auth="public"
@@ -167,7 +261,7 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
         """
         request_sudo = self._credit_request_check_access(request_id, access_token)
         self._validate_transaction_kwargs(kwargs)
-        if not request_sudo._is_payable_online():
+        if not request_sudo._is_client_payable():
             raise ValidationError(
                 request.env._("This credit request cannot be paid anymore.")
             )
@@ -179,32 +273,28 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
             currency,
             partial=company.allow_partial_online_payment,
         )
-        partner_sudo = self._payment_partner(request_sudo.partner_id)
+        partner_sudo = self._get_payment_partner(request_sudo.partner_id)
         self._check_provider(kwargs, company, partner_sudo, amount, currency)
         landing_route = request_sudo.access_url
         if access_token:
             landing_route += f"?access_token={access_token}"
-        kwargs.update(
-            {
-                "amount": amount,
-                "currency_id": currency.id,
-                "partner_id": partner_sudo.id,
-                "landing_route": landing_route,
-                "is_validation": False,
-                "reference_prefix": None,
-            }
+        return self._create_document_transaction(
+            kwargs,
+            amount,
+            currency,
+            partner_sudo,
+            landing_route,
+            {"credit_request_ids": [Command.set(request_sudo.ids)]},
         )
-        tx_sudo = self._create_transaction(
-            custom_create_values={
-                "credit_request_ids": [Command.set(request_sudo.ids)]
-            },
-            **kwargs,
-        )
-        return tx_sudo._get_processing_values()
 
-    # ------------------------------------------------------------
-    # PAY SEVERAL AT ONCE
-    # ------------------------------------------------------------
+    # === PAY SEVERAL AT ONCE === #
+
+    @staticmethod
+    def _get_unpaid_item(document):
+        """``inv-<id>`` or ``cr-<id>``: how the panel and the checkout name a
+        document (see ``_get_selected_unpaid_items``)."""
+        prefix = "inv" if document._name == "account.move" else "cr"
+        return f"{prefix}-{document.id}"
 
     def _get_selected_unpaid_items(self, items):
         """Parse ``inv-<id>`` / ``cr-<id>`` items into the logged-in client's open
@@ -222,31 +312,41 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
                 raise NotFound()
         if not invoice_ids and not request_ids:
             raise NotFound()
-        commercial_partner = request.env.user.partner_id.commercial_partner_id
-        Move = request.env["account.move"].sudo()
-        invoices_sudo = Move.search(
-            [
-                ("id", "in", list(invoice_ids)),
-                ("company_id", "in", request.env.companies.ids),
-                *Move._get_client_unpaid_invoice_domain(commercial_partner),
-            ]
-        )
-        requests_sudo = (
-            request.env["account.credit.request"]
-            .search(
-                [
-                    ("id", "in", list(request_ids)),
-                    ("commercial_partner_id", "=", commercial_partner.id),
-                    ("state", "in", ("sent", "pending")),
-                    ("amount_residual", ">", 0),
-                ]
-            )
-            .sudo()
+        invoices_sudo, requests_sudo = self._get_unpaid_documents(
+            [("id", "in", list(invoice_ids))], [("id", "in", list(request_ids))]
         )
         if len(invoices_sudo) != len(invoice_ids) or len(requests_sudo) != len(
             request_ids
         ):
             raise NotFound()
+        return invoices_sudo, requests_sudo
+
+    def _get_unpaid_documents(self, invoice_domain=(), request_domain=()):
+        """The logged-in client's payable invoices (in the companies they are
+        logged in) and credit requests (that they may read), sudoed, oldest
+        due first."""
+        commercial_partner = request.env.user.partner_id.commercial_partner_id
+        Move = request.env["account.move"].sudo()
+        invoices_sudo = Move.search(
+            [
+                *invoice_domain,
+                ("company_id", "in", request.env.companies.ids),
+                ("commercial_partner_id", "=", commercial_partner.id),
+                *Move._get_client_payable_domain(),
+            ],
+            order="invoice_date_due, invoice_date, id",
+        )
+        CreditRequest = request.env["account.credit.request"]
+        requests_sudo = CreditRequest.sudo()
+        if CreditRequest.has_access("read"):
+            requests_sudo = CreditRequest.search(
+                [
+                    *request_domain,
+                    ("commercial_partner_id", "=", commercial_partner.id),
+                    *CreditRequest._get_client_payable_domain(),
+                ],
+                order="date_due, date, id",
+            ).sudo()
         return invoices_sudo, requests_sudo
 
     @route("/my/unpaid/transaction/<string:items>", type="jsonrpc", auth="user")
@@ -256,58 +356,42 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
         invoices_sudo, requests_sudo = self._get_selected_unpaid_items(items.split(","))
         self._validate_transaction_kwargs(kwargs)
         documents = list(invoices_sudo) + list(requests_sudo)
-        first = documents[0]
-        for document in documents[1:]:
-            if (
-                document.currency_id != first.currency_id
-                or document.company_id != first.company_id
-            ):
-                raise ValidationError(
-                    request.env._(
-                        "These documents are in different currencies or companies: "
-                        "pay them separately."
-                    )
+        documents_total = self._get_documents_total(documents)
+        if not documents_total:
+            raise ValidationError(
+                request.env._(
+                    "These documents are in different currencies or companies: "
+                    "pay them separately."
                 )
-        currency, company = first.currency_id, first.company_id
-        total = currency.round(
-            sum(invoices_sudo.mapped("amount_residual"))
-            + sum(requests_sudo.mapped("amount_residual"))
-        )
+            )
+        currency, company, total = documents_total
         amount = self._check_online_amount(kwargs.get("amount"), total, currency)
         partner_sudo = request.env.user.partner_id
         self._check_provider(kwargs, company, partner_sudo, amount, currency)
         reference_prefix = None
         if len(documents) > 1:
             reference_prefix = company.get_next_batch_payment_communication()
-        kwargs.update(
+        return self._create_document_transaction(
+            kwargs,
+            amount,
+            currency,
+            partner_sudo,
+            "/my",
             {
-                "amount": amount,
-                "currency_id": currency.id,
-                "partner_id": partner_sudo.id,
-                "landing_route": "/my",
-                "is_validation": False,
-                "reference_prefix": reference_prefix,
-            }
-        )
-        tx_sudo = self._create_transaction(
-            custom_create_values={
                 "invoice_ids": [Command.set(invoices_sudo.ids)],
                 "credit_request_ids": [Command.set(requests_sudo.ids)],
             },
-            **kwargs,
+            reference_prefix=reference_prefix,
         )
-        return tx_sudo._get_processing_values()
 
-    # ------------------------------------------------------------
-    # INVOICES (Odoo's route, hardened)
-    # ------------------------------------------------------------
+    # === INVOICES (Odoo's route, hardened) === #
 
     @route()
     def invoice_transaction(self, invoice_id, access_token, **kwargs):
         invoice_sudo, portal_token = self._invoice_check_access(
             invoice_id, access_token
         )
-        if not invoice_sudo._is_client_payable_invoice():
+        if not invoice_sudo._is_client_payable():
             raise ValidationError(request.env._("This invoice cannot be paid anymore."))
         currency = invoice_sudo.currency_id
         next_payment = invoice_sudo._get_invoice_next_payment_values()
@@ -326,7 +410,7 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
         self._check_provider(
             kwargs,
             invoice_sudo.company_id,
-            self._payment_partner(invoice_sudo.partner_id),
+            self._get_payment_partner(invoice_sudo.partner_id),
             kwargs["amount"],
             currency,
         )

@@ -7,7 +7,6 @@ from odoo.tools.misc import format_amount, format_date
 from odoo.addons.account_payment.controllers.portal import PortalAccount
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
-from ..models.account_credit_request_portal import PAYABLE_STATES, PORTAL_STATES
 from .payment import ClientPayPaymentPortal
 
 
@@ -24,9 +23,7 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
       answers a plain 404 to anything it refuses.
     """
 
-    # ------------------------------------------------------------
-    # HOME PANEL
-    # ------------------------------------------------------------
+    # === HOME PANEL === #
 
     def _prepare_home_portal_values(self, counters):
         values = super()._prepare_home_portal_values(counters)
@@ -53,80 +50,57 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
         A fixed number of queries whatever the number of documents: two searches,
         batched prefetching of their fields, one grouped balance query.
         """
-        user = request.env.user
-        commercial_partner = user.partner_id.commercial_partner_id
-        Move = request.env["account.move"].sudo()
-        invoices_sudo = Move.search(
-            [
-                ("company_id", "in", request.env.companies.ids),
-                *Move._get_client_unpaid_invoice_domain(commercial_partner),
-            ],
-            order="invoice_date_due, invoice_date, id",
-        )
-        CreditRequest = request.env["account.credit.request"]
-        requests = (
-            CreditRequest.search(
-                [
-                    ("commercial_partner_id", "=", commercial_partner.id),
-                    ("state", "in", PAYABLE_STATES),
-                    ("amount_residual", ">", 0),
-                ],
-                order="date_due, date, id",
-            )
-            if CreditRequest.has_access("read")
-            else CreditRequest
-        )
-        company = request.env.company
-        balance = commercial_partner.sudo().with_company(company).client_credit_balance
-        env = request.env
-        today = fields.Date.context_today(user)
+        invoices_sudo, requests_sudo = self._get_unpaid_documents()
+        today = fields.Date.context_today(request.env.user)
         rows = [
-            {
-                "item": f"inv-{invoice.id}",
-                "kind": "invoice",
-                "name": invoice.name,
-                "url": invoice.access_url,
-                "date": format_date(env, invoice.invoice_date),
-                "date_due": format_date(env, invoice.invoice_date_due),
-                "overdue": bool(
-                    invoice.invoice_date_due and invoice.invoice_date_due < today
-                ),
-                "amount": format_amount(
-                    env, invoice.amount_residual, invoice.currency_id
-                ),
-            }
+            self._prepare_unpaid_row(
+                invoice,
+                "invoice",
+                invoice.invoice_date,
+                invoice.invoice_date_due,
+                today,
+            )
             for invoice in invoices_sudo
         ] + [
-            {
-                "item": f"cr-{credit_request.id}",
-                "kind": "credit_request",
-                "name": credit_request.name,
-                "url": credit_request.access_url,
-                "date": format_date(env, credit_request.date),
-                "date_due": format_date(env, credit_request.date_due),
-                "overdue": bool(
-                    credit_request.date_due and credit_request.date_due < today
-                ),
-                "amount": format_amount(
-                    env, credit_request.amount_residual, credit_request.currency_id
-                ),
-            }
-            for credit_request in requests.sudo()
+            self._prepare_unpaid_row(
+                credit_request,
+                "credit_request",
+                credit_request.date,
+                credit_request.date_due,
+                today,
+            )
+            for credit_request in requests_sudo
         ]
+        company = request.env.company
+        commercial_partner = request.env.user.partner_id.commercial_partner_id
+        balance = commercial_partner.sudo().with_company(company).client_credit_balance
         return {
             "unpaid_rows": rows,
-            "unpaid_invoices": invoices_sudo,
-            "unpaid_credit_requests": requests.sudo(),
-            "client_credit_balance": format_amount(env, balance, company.currency_id),
-            "show_unpaid_panel": True,
+            "client_credit_balance": format_amount(
+                request.env, balance, company.currency_id
+            ),
         }
 
-    # ------------------------------------------------------------
-    # CREDIT REQUESTS: LIST
-    # ------------------------------------------------------------
+    def _prepare_unpaid_row(self, document, kind, date, date_due, today):
+        """One row of the panel: an invoice or a credit request (sudoed)."""
+        env = request.env
+        return {
+            "item": self._get_unpaid_item(document),
+            "kind": kind,
+            "name": document.name,
+            "url": document.access_url,
+            "date": format_date(env, date),
+            "date_due": format_date(env, date_due),
+            "overdue": bool(date_due and date_due < today),
+            "amount": format_amount(
+                env, document.amount_residual, document.currency_id
+            ),
+        }
+
+    # === CREDIT REQUESTS: LIST === #
 
     def _get_credit_requests_domain(self):
-        return [("state", "in", PORTAL_STATES)]
+        return request.env["account.credit.request"]._get_portal_visible_domain()
 
     def _get_credit_request_searchbar_sortings(self):
         env = request.env
@@ -143,7 +117,9 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
             "all": {"label": env._("All"), "domain": []},
             "open": {
                 "label": env._("To Pay"),
-                "domain": [("state", "in", PAYABLE_STATES)],
+                "domain": request.env[
+                    "account.credit.request"
+                ]._get_client_payable_domain(),
             },
             "paid": {"label": env._("Paid"), "domain": [("state", "=", "paid")]},
             "cancel": {
@@ -200,9 +176,7 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
         )
         return request.render("invoice_client_pay.portal_my_credit_requests", values)
 
-    # ------------------------------------------------------------
-    # CREDIT REQUESTS: DETAIL AND PAYMENT PAGE
-    # ------------------------------------------------------------
+    # === CREDIT REQUESTS: DETAIL AND PAYMENT PAGE === #
 
     @route(
         "/my/credit_requests/<int:request_id>",
@@ -252,147 +226,71 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
             # token: the raw token itself never reaches the page.
             pid = request_sudo.partner_id.id
             values.update({"pid": pid, "hash": request_sudo._sign_token(pid)})
-        if request_sudo._is_payable_online():
+        if request_sudo._is_client_payable():
             values.update(self._credit_request_payment_values(request_sudo, link_token))
         return values
 
     def _credit_request_payment_values(self, request_sudo, link_token):
-        partner_sudo = self._payment_partner(request_sudo.partner_id)
         company = request_sudo.company_id
-        currency = request_sudo.currency_id
-        amount = request_sudo.amount_residual
-        availability_report = {}
-        providers_sudo = (
-            request.env["payment.provider"]
-            .sudo()
-            ._get_compatible_providers(
-                company.id,
-                partner_sudo.id,
-                amount,
-                currency_id=currency.id,
-                report=availability_report,
-            )
-        )
-        payment_methods_sudo = (
-            request.env["payment.method"]
-            .sudo()
-            ._get_compatible_payment_methods(
-                providers_sudo.ids,
-                partner_sudo.id,
-                currency_id=currency.id,
-                report=availability_report,
-            )
-        )
-        tokens_sudo = (
-            request.env["payment.token"]
-            .sudo()
-            ._get_available_tokens(providers_sudo.ids, partner_sudo.id)
-        )
         landing_route = request_sudo.access_url
         if link_token:
             landing_route += f"?access_token={link_token}"
         return {
-            "company_mismatch": not self._can_partner_pay_in_company(
-                partner_sudo, company
+            **self._get_payment_form_values(
+                self._get_payment_partner(request_sudo.partner_id),
+                company,
+                request_sudo.amount_residual,
+                request_sudo.currency_id,
+                f"/credit_request/transaction/{request_sudo.id}",
+                landing_route,
+                access_token=link_token,
             ),
-            "expected_company": company,
-            "show_tokenize_input_mapping": self._compute_show_tokenize_input_mapping(
-                providers_sudo
-            ),
-            "amount": amount,
-            "currency": currency,
-            "partner_id": partner_sudo.id,
-            "providers_sudo": providers_sudo,
-            "payment_methods_sudo": payment_methods_sudo,
-            "tokens_sudo": tokens_sudo,
-            "availability_report": availability_report,
-            "transaction_route": f"/credit_request/transaction/{request_sudo.id}",
-            "landing_route": landing_route,
-            "access_token": link_token,
             "allow_partial": company.allow_partial_online_payment,
         }
 
-    # ------------------------------------------------------------
-    # PAY SEVERAL AT ONCE: CHECKOUT
-    # ------------------------------------------------------------
+    # === PAY SEVERAL AT ONCE: CHECKOUT === #
 
     @route("/my/unpaid/pay", type="http", auth="user", methods=["GET"], website=True)
     def portal_pay_unpaid_items(self, **kw):
-        items = request.httprequest.args.getlist("items")
-        items = [item for value in items for item in value.split(",") if item]
+        items = [
+            item
+            for value in request.httprequest.args.getlist("items")
+            for item in value.split(",")
+            if item
+        ]
         invoices_sudo, requests_sudo = self._get_selected_unpaid_items(items)
-        documents = list(invoices_sudo) + list(requests_sudo)
-        first = documents[0]
+        items = ",".join(
+            self._get_unpaid_item(document)
+            for document in (*invoices_sudo.sorted("id"), *requests_sudo.sorted("id"))
+        )
         values = self._prepare_portal_layout_values()
         values.update(
             {
                 "page_name": "pay_unpaid",
                 "invoices": invoices_sudo,
                 "credit_requests": requests_sudo,
-                "items": ",".join(
-                    [f"inv-{i}" for i in sorted(invoices_sudo.ids)]
-                    + [f"cr-{r}" for r in sorted(requests_sudo.ids)]
-                ),
             }
         )
-        if any(
-            doc.currency_id != first.currency_id or doc.company_id != first.company_id
-            for doc in documents
-        ):
-            values["mixed_error"] = True
-            return request.render("invoice_client_pay.portal_pay_unpaid_page", values)
-        currency, company = first.currency_id, first.company_id
-        total = currency.round(
-            sum(invoices_sudo.mapped("amount_residual"))
-            + sum(requests_sudo.mapped("amount_residual"))
+        documents_total = self._get_documents_total(
+            list(invoices_sudo) + list(requests_sudo)
         )
-        partner_sudo = request.env.user.partner_id
-        availability_report = {}
-        providers_sudo = (
-            request.env["payment.provider"]
-            .sudo()
-            ._get_compatible_providers(
-                company.id,
-                partner_sudo.id,
-                total,
-                currency_id=currency.id,
-                report=availability_report,
+        if documents_total:
+            currency, company, total = documents_total
+            values.update(
+                self._get_payment_form_values(
+                    request.env.user.partner_id,
+                    company,
+                    total,
+                    currency,
+                    f"/my/unpaid/transaction/{items}",
+                    "/my",
+                )
             )
-        )
-        tokenize_mapping = self._compute_show_tokenize_input_mapping(providers_sudo)
-        values.update(
-            {
-                "company_mismatch": not self._can_partner_pay_in_company(
-                    partner_sudo, company
-                ),
-                "expected_company": company,
-                "show_tokenize_input_mapping": tokenize_mapping,
-                "amount": total,
-                "currency": currency,
-                "partner_id": partner_sudo.id,
-                "providers_sudo": providers_sudo,
-                "payment_methods_sudo": request.env["payment.method"]
-                .sudo()
-                ._get_compatible_payment_methods(
-                    providers_sudo.ids,
-                    partner_sudo.id,
-                    currency_id=currency.id,
-                    report=availability_report,
-                ),
-                "tokens_sudo": request.env["payment.token"]
-                .sudo()
-                ._get_available_tokens(providers_sudo.ids, partner_sudo.id),
-                "availability_report": availability_report,
-                "transaction_route": f"/my/unpaid/transaction/{values['items']}",
-                "landing_route": "/my",
-                "access_token": None,
-            }
-        )
+        else:
+            values["mixed_error"] = True
         return request.render("invoice_client_pay.portal_pay_unpaid_page", values)
 
-    # ------------------------------------------------------------
-    # INVOICES
-    # ------------------------------------------------------------
+    # === INVOICES === #
 
     @route()
     def portal_my_invoice_detail(self, invoice_id, access_token=None, **kw):

@@ -40,40 +40,40 @@ class StripeWebhookController(StripeController):
             text = payload.decode("utf-8")
             event = json.loads(text)
         except (UnicodeDecodeError, ValueError):
-            return self._icp_reject(400, "The body is not JSON.")
-        if not self._icp_is_event(event):
-            return self._icp_reject(400, "The body is not a Stripe event.")
+            return self._reject_event(400, "The body is not JSON.")
+        if not self._is_stripe_event(event):
+            return self._reject_event(400, "The body is not a Stripe event.")
         if not header:
-            return self._icp_reject(400, "The Stripe-Signature header is missing.")
+            return self._reject_event(400, "The Stripe-Signature header is missing.")
 
-        secrets = self._icp_webhook_secrets()
+        secrets = self._get_webhook_secrets()
         if not secrets:
             _logger.warning(
                 "Stripe event %s refused: no webhook secret is configured.", event["id"]
             )
-            return self._icp_reject(403, "No webhook secret is configured.")
-        if not any(self._icp_signature_ok(text, header, secret) for secret in secrets):
+            return self._reject_event(403, "No webhook secret is configured.")
+        if not any(
+            self._is_signature_valid(text, header, secret) for secret in secrets
+        ):
             _logger.warning("Stripe event %s refused: invalid signature.", event["id"])
-            return self._icp_reject(403, "Invalid signature.")
+            return self._reject_event(403, "Invalid signature.")
 
         try:
             with request.env.cr.savepoint():
-                if not self._icp_claim_event(event):
+                if not self._claim_event(event):
                     _logger.info("Stripe event %s already processed.", event["id"])
                     return request.make_json_response("")
-                response = self._icp_dispatch_event(event)
+                response = self._dispatch_event(event)
         except Forbidden:
-            return self._icp_reject(403, "Invalid signature.")
+            return self._reject_event(403, "Invalid signature.")
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             _logger.warning(
                 "Malformed Stripe event %s.", event.get("id"), exc_info=True
             )
-            return self._icp_reject(400, "Malformed Stripe event.")
+            return self._reject_event(400, "Malformed Stripe event.")
         return response
 
-    # ------------------------------------------------------------
-    # SIGNATURE
-    # ------------------------------------------------------------
+    # === SIGNATURE === #
 
     def _verify_signature(self, tx_sudo):
         """Override: verify with the stripe library against the secret of the
@@ -88,10 +88,10 @@ class StripeWebhookController(StripeController):
             raise Forbidden()
         text = request.httprequest.get_data().decode("utf-8")
         header = request.httprequest.headers.get("Stripe-Signature")
-        if not self._icp_signature_ok(text, header, secret):
+        if not self._is_signature_valid(text, header, secret):
             raise Forbidden()
 
-    def _icp_signature_ok(self, payload, header, secret):
+    def _is_signature_valid(self, payload, header, secret):
         try:
             stripe.WebhookSignature.verify_header(
                 payload, header, secret, tolerance=self.WEBHOOK_AGE_TOLERANCE
@@ -101,7 +101,7 @@ class StripeWebhookController(StripeController):
         return True
 
     @staticmethod
-    def _icp_webhook_secrets():
+    def _get_webhook_secrets():
         providers = (
             request.env["payment.provider"]
             .sudo()
@@ -111,12 +111,10 @@ class StripeWebhookController(StripeController):
             dict.fromkeys(filter(None, providers.mapped("stripe_webhook_secret")))
         )
 
-    # ------------------------------------------------------------
-    # EVENTS
-    # ------------------------------------------------------------
+    # === EVENTS === #
 
     @staticmethod
-    def _icp_is_event(event):
+    def _is_stripe_event(event):
         return (
             isinstance(event, dict)
             and isinstance(event.get("id"), str)
@@ -126,7 +124,7 @@ class StripeWebhookController(StripeController):
         )
 
     @staticmethod
-    def _icp_claim_event(event):
+    def _claim_event(event):
         """Record the event id; False when it was already recorded (a duplicate
         or a replay). Two deliveries at once: the second waits for the first
         and then finds the id taken."""
@@ -145,20 +143,20 @@ class StripeWebhookController(StripeController):
         )
         return bool(rows)
 
-    def _icp_dispatch_event(self, event):
+    def _dispatch_event(self, event):
         event_type = event["type"]
         stripe_object = event["data"]["object"]
         if event_type in DISPUTE_EVENTS:
-            tx_sudo = self._icp_find_tx(stripe_object)
+            tx_sudo = self._find_event_transaction(stripe_object)
             if tx_sudo:
                 self._verify_signature(tx_sudo)
-                tx_sudo._icp_process_dispute(stripe_object)
+                tx_sudo._process_dispute(stripe_object)
             return request.make_json_response("")
         if event_type in LATE_FAILURE_EVENTS:
-            tx_sudo = self._icp_find_tx(stripe_object)
+            tx_sudo = self._find_event_transaction(stripe_object)
             if tx_sudo and tx_sudo.state == "done":
                 self._verify_signature(tx_sudo)
-                if self._icp_is_stale(event, tx_sudo):
+                if self._is_stale_event(event, tx_sudo):
                     # A failure that happened before the success we recorded
                     # (events delivered out of order): the success stands.
                     _logger.info("Stale Stripe event %s ignored.", event["id"])
@@ -169,21 +167,21 @@ class StripeWebhookController(StripeController):
                     or stripe_object.get("failure_message")
                     or event_type
                 )
-                tx_sudo._icp_process_late_failure(message)
+                tx_sudo._process_late_failure(message)
                 return request.make_json_response("")
             if event_type == "charge.failed":
                 return request.make_json_response("")
         return super().stripe_webhook()
 
     @staticmethod
-    def _icp_is_stale(event, tx_sudo):
+    def _is_stale_event(event, tx_sudo):
         created = event.get("created")
         if not isinstance(created, int) or not tx_sudo.last_state_change:
             return False
         return created < calendar.timegm(tx_sudo.last_state_change.utctimetuple())
 
     @staticmethod
-    def _icp_find_tx(stripe_object):
+    def _find_event_transaction(stripe_object):
         """The transaction of a PaymentIntent, Charge or Dispute object."""
         Tx = request.env["payment.transaction"].sudo()
         intent = stripe_object.get("payment_intent")
@@ -208,5 +206,5 @@ class StripeWebhookController(StripeController):
         return tx
 
     @staticmethod
-    def _icp_reject(status, message):
+    def _reject_event(status, message):
         return request.make_json_response({"error": message}, status=status)

@@ -1,15 +1,36 @@
+import logging
+from datetime import timedelta
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import SQL
+
+from ..utils import lock_rows
+
+_logger = logging.getLogger(__name__)
 
 # Payment states in which a payment's money is in the ledger.
 POSTED_PAYMENT_STATES = ("in_process", "paid")
+# How many due requests one run of the auto-charge scheduled action takes at most.
+AUTO_CHARGE_BATCH = 1000
 
 
 class AccountCreditRequest(models.Model):
+    """A request to a client to top up their credit balance.
+
+    Nothing is booked until money arrives; then each payment (offline, online,
+    or charged automatically to a saved payment method) is the client's credit.
+    """
+
     _name = "account.credit.request"
     _description = "Credit Request"
-    _inherit = ["portal.mixin", "mail.thread", "mail.activity.mixin"]
+    # The payment link mixin comes before portal.mixin: its portal-link
+    # overrides must run first (see the mixin).
+    _inherit = [
+        "invoice_client_pay.payment.link.mixin",
+        "portal.mixin",
+        "mail.thread",
+        "mail.activity.mixin",
+    ]
     _order = "date desc, id desc"
     _check_company_auto = True
 
@@ -103,16 +124,36 @@ class AccountCreditRequest(models.Model):
         store=True,
     )
     payment_count = fields.Integer(compute="_compute_payment_count")
-
     is_sent = fields.Boolean(
         readonly=True,
         copy=False,
         help="The request was emailed to the client: reopened, it is 'sent' again.",
     )
+    auto_charge_attempt_count = fields.Integer(
+        string="Auto-charge Attempts",
+        readonly=True,
+        copy=False,
+        help="Failed automatic charges of this request so far.",
+    )
+    auto_charge_next_date = fields.Datetime(
+        string="Next Auto-charge",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="When the scheduled action charges this request next; empty when "
+        "it is not charged automatically (any more).",
+    )
+    auto_charge_last_error = fields.Char(
+        string="Last Auto-charge Error", readonly=True, copy=False
+    )
+    is_auto_topup = fields.Boolean(
+        string="Automatic Top-up",
+        readonly=True,
+        copy=False,
+        help="Created because the client's credit fell below its top-up threshold.",
+    )
 
-    # ------------------------------------------------------------
-    # COMPUTE
-    # ------------------------------------------------------------
+    # === COMPUTE METHODS === #
 
     @api.depends("company_id")
     def _compute_currency_id(self):
@@ -153,9 +194,7 @@ class AccountCreditRequest(models.Model):
         for request in self:
             request.access_url = f"/my/credit_requests/{request.id}"
 
-    # ------------------------------------------------------------
-    # CONSTRAINT
-    # ------------------------------------------------------------
+    # === CONSTRAINT METHODS === #
 
     @api.constrains("amount")
     def _check_amount_positive(self):
@@ -168,9 +207,7 @@ class AccountCreditRequest(models.Model):
                     )
                 )
 
-    # ------------------------------------------------------------
-    # CRUD
-    # ------------------------------------------------------------
+    # === CRUD METHODS === #
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -198,12 +235,11 @@ class AccountCreditRequest(models.Model):
                 self.env._("A credit request with payments cannot be deleted.")
             )
 
-    # ------------------------------------------------------------
-    # ACTION
-    # ------------------------------------------------------------
+    # === ACTION METHODS === #
 
     def action_send(self):
-        """Confirm the requests and email them, with their secure payment link."""
+        """Confirm the requests and email them with their secure payment link;
+        then charge those whose client chose automatic charges."""
         template = self.env.ref("invoice_client_pay.mail_template_credit_request")
         for request in self:
             if request.state not in ("draft", "sent"):
@@ -212,7 +248,7 @@ class AccountCreditRequest(models.Model):
                         "Credit request %(name)s is %(state)s: only draft or sent "
                         "requests can be sent.",
                         name=request.name,
-                        state=request._state_label(),
+                        state=request._get_state_label(),
                     )
                 )
             if not request.partner_id.email:
@@ -227,6 +263,7 @@ class AccountCreditRequest(models.Model):
             request._portal_ensure_token()
             request.write({"state": "sent", "is_sent": True})
             request.message_post_with_source(template, subtype_xmlid="mail.mt_comment")
+        self._schedule_auto_charge()
         return True
 
     def action_register_payment(self):
@@ -235,6 +272,40 @@ class AccountCreditRequest(models.Model):
         action = self.action_take_payment()
         action["context"]["default_payment_mode"] = "offline"
         return action
+
+    def action_take_payment(self):
+        """Open the Take Payment wizard: charge a saved payment method of the
+        client, or record cash, a cheque or a bank transfer."""
+        self.ensure_one()
+        self.env["account.take.payment"]._check_access_take_payment()
+        self._check_can_be_paid()
+        return {
+            "name": self.env._("Take Payment"),
+            "type": "ir.actions.act_window",
+            "res_model": "account.take.payment",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_credit_request_id": self.id},
+        }
+
+    def action_refund_offline(self):
+        """Open the offline refund wizard (cash, cheque, bank transfer)."""
+        self.ensure_one()
+        self.env["account.take.payment"]._check_access_take_payment()
+        if self.currency_id.compare_amounts(self.amount_paid, 0) <= 0:
+            raise UserError(
+                self.env._(
+                    "Nothing was paid on %s: there is nothing to refund.", self.name
+                )
+            )
+        return {
+            "name": self.env._("Refund Offline"),
+            "type": "ir.actions.act_window",
+            "res_model": "account.credit.request.refund",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_credit_request_id": self.id},
+        }
 
     def action_cancel(self):
         for request in self:
@@ -270,11 +341,30 @@ class AccountCreditRequest(models.Model):
             action.update(view_mode="form", views=False, res_id=self.payment_ids.id)
         return action
 
-    # ------------------------------------------------------------
-    # BUSINESS
-    # ------------------------------------------------------------
+    # === BUSINESS METHODS - STATE === #
 
-    def _state_label(self):
+    @api.model
+    def _get_client_payable_domain(self):
+        """The requests a client can pay: sent, or pending (a bank transfer may
+        never arrive; the client can still pay another way), with something
+        still to pay."""
+        return [("state", "in", ("sent", "pending")), ("amount_residual", ">", 0)]
+
+    def _is_client_payable(self):
+        self.ensure_one()
+        return bool(self.filtered_domain(self._get_client_payable_domain()))
+
+    @api.model
+    def _get_portal_visible_domain(self):
+        """The requests a client sees on the portal: a draft is not yet the
+        client's business."""
+        return [("state", "!=", "draft")]
+
+    def _is_payment_link_visible(self):
+        self.ensure_one()
+        return bool(self.filtered_domain(self._get_portal_visible_domain()))
+
+    def _get_state_label(self):
         self.ensure_one()
         return dict(self._fields["state"]._description_selection(self.env))[self.state]
 
@@ -285,7 +375,7 @@ class AccountCreditRequest(models.Model):
                     self.env._(
                         "Credit request %(name)s is %(state)s and cannot be paid.",
                         name=request.name,
-                        state=request._state_label(),
+                        state=request._get_state_label(),
                     )
                 )
 
@@ -306,27 +396,218 @@ class AccountCreditRequest(models.Model):
             if new_state != request.state:
                 request.state = new_state
 
-    def _lock_for_payment(self):
-        """Block other payments of these requests until this transaction ends,
-        then re-read them: two cashiers cannot both pay what is still to pay."""
-        self.env.execute_query(
-            SQL(
-                "SELECT id FROM account_credit_request WHERE id IN %s FOR UPDATE",
-                tuple(self.ids),
-            )
-        )
-        self.invalidate_recordset()
-
     def _has_pending_transaction(self):
         self.ensure_one()
         return any(tx.state == "pending" for tx in self.transaction_ids)
 
-    def get_secure_payment_url(self):
-        """The absolute link, carried by emails, that opens this request's
-        payment page without logging in."""
-        self.ensure_one()
-        return self.get_base_url() + self._get_payment_link_path()
-
     def _get_report_base_filename(self):
         self.ensure_one()
         return f"Credit Request {self.name}".replace("/", "_")
+
+    # === BUSINESS METHODS - REFUNDS === #
+
+    def _get_amount_refunded(self):
+        """What was paid back on this request: offline refunds and refunds
+        through the provider, in the request's currency."""
+        self.ensure_one()
+        currency = self.currency_id
+        offline = self.env["account.payment"].search(
+            [
+                ("icp_refunded_request_id", "=", self.id),
+                ("state", "in", POSTED_PAYMENT_STATES),
+            ]
+        )
+        total = sum(
+            pay.currency_id._convert(pay.amount, currency, self.company_id, pay.date)
+            for pay in offline
+        )
+        refunds = self.sudo().transaction_ids.child_transaction_ids.filtered(
+            lambda tx: tx.operation == "refund" and tx.state == "done"
+        )
+        total += sum(
+            tx.currency_id._convert(
+                -tx.amount, currency, self.company_id, tx.create_date
+            )
+            for tx in refunds
+        )
+        return currency.round(total)
+
+    # === BUSINESS METHODS - AUTO-CHARGE === #
+
+    @api.model
+    def _cron_auto_charge(self, limit=AUTO_CHARGE_BATCH, post_process=False):
+        """Charge the credit requests whose automatic charge is due, one by
+        one, committing after each when run by the scheduler.
+
+        The accounting of a successful charge (payment, posting, receipt) is
+        left to Odoo's payment post-processing (``payment.cron_post_process_
+        payment_tx``, triggered at once), as for a payment confirmed by a
+        webhook: this loop only charges. Until then the charge counts as money
+        on its way, so the request is never charged twice. A crash between the
+        Stripe call and the commit is rolled back: the next run makes the same
+        transaction reference, hence the same Idempotency-Key, and Stripe
+        answers with the first charge.
+        """
+        if not post_process:
+            self = self.with_context(icp_defer_post_process=True)  # noqa: PLW0642
+        requests = self.search(
+            [
+                ("state", "=", "sent"),
+                ("auto_charge_next_date", "<=", fields.Datetime.now()),
+            ],
+            order="auto_charge_next_date, id",
+            limit=limit,
+        )
+        in_cron = bool(self.env.context.get("ir_cron_progress_id"))
+        if in_cron:
+            self.env["ir.cron"]._commit_progress(remaining=len(requests))
+        for request in requests:
+            try:
+                with self.env.cr.savepoint():
+                    request._auto_charge()
+            except UserError as error:
+                _logger.warning("Auto-charge of %s skipped: %s", request.name, error)
+            if in_cron:
+                self.env["ir.cron"]._commit_progress(1)
+        return True
+
+    def _schedule_auto_charge(self):
+        """Charge the just-sent requests whose client chose automatic charges:
+        at once, or from the scheduled action (``icp_defer_auto_charge``, e.g.
+        a top-up created while posting an invoice)."""
+        to_charge = self.filtered(lambda request: request._get_auto_charge_token())
+        if not to_charge:
+            return
+        to_charge.write(
+            {
+                "auto_charge_next_date": fields.Datetime.now(),
+                "auto_charge_attempt_count": 0,
+                "auto_charge_last_error": False,
+            }
+        )
+        if self.env.context.get("icp_defer_auto_charge"):
+            self.env.ref(
+                "invoice_client_pay.ir_cron_auto_charge_credit_requests"
+            )._trigger()
+        else:
+            to_charge._auto_charge()
+
+    def _get_auto_charge_token(self):
+        self.ensure_one()
+        partner = self.partner_id.sudo()
+        commercial = partner.commercial_partner_id
+        if partner.auto_charge_credit_requests and partner.auto_charge_token_id:
+            return partner.auto_charge_token_id
+        if commercial.auto_charge_credit_requests:
+            return commercial.auto_charge_token_id
+        return self.env["payment.token"]
+
+    def _auto_charge(self):
+        """Charge each request off-session with its client's chosen method.
+
+        Each request is locked and re-read first: two workers, or a worker and
+        an accountant, never charge one request at once, and a request paid
+        meanwhile is left alone.
+
+        :return: the transactions made.
+        """
+        transactions = self.env["payment.transaction"]
+        for request in self:
+            lock_rows(request)
+            if request.state != "sent" or not request.auto_charge_next_date:
+                continue
+            Transaction = self.env["payment.transaction"]
+            amount = Transaction._get_amount_to_charge(request)
+            if request.currency_id.is_zero(amount):
+                request.auto_charge_next_date = False
+                continue
+            token = request._get_auto_charge_token()
+            if not token or not token.active:
+                request._record_auto_charge_failure(
+                    self.env._(
+                        "the client has no usable saved payment method (removed or "
+                        "expired)."
+                    )
+                )
+                continue
+            tx = Transaction.with_context(
+                icp_defer_receipts=True, icp_quiet_tx_log=True
+            )._charge_saved_method(
+                token, amount, request.currency_id, request.partner_id, request
+            )
+            request._record_auto_charge_outcome(tx, amount, token)
+            transactions |= tx
+        return transactions
+
+    def _record_auto_charge_outcome(self, tx, amount, token):
+        """Done: nothing more to charge. On its way: wait for it. Failed: try
+        again later, if any try is left."""
+        self.ensure_one()
+        currency = self.currency_id
+        if tx.state == "done":
+            self.write(
+                {"auto_charge_next_date": False, "auto_charge_last_error": False}
+            )
+            if self.env.context.get("icp_defer_post_process"):
+                return  # Its post-processing says it, with the payment.
+            self.message_post(
+                body=self.env._(
+                    "%(amount)s charged automatically to %(method)s (%(ref)s).",
+                    amount=currency.format(amount),
+                    method=token.display_name,
+                    ref=tx.reference,
+                )
+            )
+        elif tx.state in ("pending", "authorized"):
+            self.auto_charge_next_date = False
+            self.message_post(
+                body=self.env._(
+                    "Automatic charge of %(amount)s to %(method)s is on its way "
+                    "(%(ref)s).",
+                    amount=currency.format(amount),
+                    method=token.display_name,
+                    ref=tx.reference,
+                )
+            )
+        else:
+            self._record_auto_charge_failure(tx.state_message or tx.state, tx)
+
+    def _record_auto_charge_failure(self, reason, tx=None):
+        """Keep the request open, tell the client (email with the secure payment
+        link) and the chatter, and schedule the next try, if any is left."""
+        self.ensure_one()
+        company = self.company_id
+        attempts = self.auto_charge_attempt_count + 1
+        next_date = False
+        if attempts < company.auto_charge_max_attempts:
+            delay = company.auto_charge_retry_delay_hours * 2 ** (attempts - 1)
+            next_date = fields.Datetime.now() + timedelta(hours=delay)
+        self.write(
+            {
+                "auto_charge_attempt_count": attempts,
+                "auto_charge_next_date": next_date,
+                "auto_charge_last_error": reason,
+            }
+        )
+        if next_date:
+            retry = self.env._("Next try: %s.", fields.Datetime.to_string(next_date))
+        else:
+            retry = self.env._("No more automatic tries: the client must pay it.")
+        self.message_post(
+            body=self.env._(
+                "Automatic charge %(attempt)s of %(amount)s failed%(ref)s: %(reason)s "
+                "%(retry)s",
+                attempt=attempts,
+                amount=self.currency_id.format(self.amount_residual),
+                ref=f" ({tx.reference})" if tx else "",
+                reason=reason,
+                retry=retry,
+            )
+        )
+        if self.partner_id.email:
+            template = self.env.ref(
+                "invoice_client_pay.mail_template_auto_charge_failed",
+                raise_if_not_found=False,
+            )
+            if template:
+                self.message_post_with_source(template, subtype_xmlid="mail.mt_comment")

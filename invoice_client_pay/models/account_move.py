@@ -1,9 +1,18 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from ..utils import lock_rows
+
 
 class AccountMove(models.Model):
-    _inherit = "account.move"
+    """Customer invoices paid from the client's credit (automatically when
+    posted, or with Pay From Credit), paid through Take Payment, and reached
+    through signed payment links."""
+
+    _name = "account.move"
+    # The payment link mixin comes first: its portal-link overrides must run
+    # before portal.mixin's, which account.move already inherits (see the mixin).
+    _inherit = ["invoice_client_pay.payment.link.mixin", "account.move"]
 
     amount_paid_from_credit = fields.Monetary(
         string="Paid From Credit",
@@ -17,10 +26,13 @@ class AccountMove(models.Model):
         help="The client's credit balance in this invoice's company.",
     )
     show_pay_from_credit = fields.Boolean(compute="_compute_client_credit_available")
+    is_client_payable = fields.Boolean(
+        string="Payable by the Client",
+        compute="_compute_is_client_payable",
+        help="A posted customer invoice with something still to pay, not blocked.",
+    )
 
-    # ------------------------------------------------------------
-    # COMPUTE
-    # ------------------------------------------------------------
+    # === COMPUTE METHODS === #
 
     @api.depends(
         "line_ids.matched_credit_ids.client_credit_applied",
@@ -36,7 +48,7 @@ class AccountMove(models.Model):
     @api.depends("partner_id", "company_id", "state", "payment_state", "move_type")
     @api.depends_context("uid")
     def _compute_client_credit_available(self):
-        is_accountant = self.env["account.move"]._is_client_credit_accountant()
+        is_accountant = self._is_client_credit_accountant()
         for move in self:
             credit = 0.0
             if move.partner_id and move.is_sale_document():
@@ -50,18 +62,20 @@ class AccountMove(models.Model):
                 and move.company_currency_id.compare_amounts(credit, 0) > 0
             )
 
-    # ------------------------------------------------------------
-    # CRUD
-    # ------------------------------------------------------------
+    @api.depends("move_type", "state", "payment_state", "amount_residual")
+    def _compute_is_client_payable(self):
+        for move in self:
+            move.is_client_payable = move._is_client_payable()
+
+    # === CRUD METHODS === #
 
     def _post(self, soft=True):
         posted = super()._post(soft=soft)
         posted._apply_client_credit_on_post()
+        posted._top_up_clients_low_credit()
         return posted
 
-    # ------------------------------------------------------------
-    # ACTION
-    # ------------------------------------------------------------
+    # === ACTION METHODS === #
 
     def action_pay_from_credit(self):
         """Open the wizard that pays this invoice from the client's credit."""
@@ -76,9 +90,50 @@ class AccountMove(models.Model):
             "context": {"default_move_id": self.id},
         }
 
-    # ------------------------------------------------------------
-    # BUSINESS
-    # ------------------------------------------------------------
+    def action_take_payment(self):
+        """Open the Take Payment wizard: charge a saved payment method of the
+        client, or record cash, a cheque or a bank transfer."""
+        self.ensure_one()
+        self.env["account.take.payment"]._check_access_take_payment()
+        self._check_client_payable()
+        return {
+            "name": self.env._("Take Payment"),
+            "type": "ir.actions.act_window",
+            "res_model": "account.take.payment",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_move_id": self.id},
+        }
+
+    # === BUSINESS METHODS - PAYABLE INVOICES === #
+
+    @api.model
+    def _get_client_payable_domain(self):
+        """The invoices a client can pay (online, from credit, or through Take
+        Payment): posted customer invoices with something still to pay, whose
+        payment is not blocked."""
+        return [
+            ("move_type", "=", "out_invoice"),
+            ("state", "=", "posted"),
+            ("payment_state", "not in", ("paid", "in_payment", "reversed", "blocked")),
+            ("amount_residual", ">", 0),
+        ]
+
+    def _is_client_payable(self):
+        self.ensure_one()
+        return bool(self.filtered_domain(self._get_client_payable_domain()))
+
+    def _check_client_payable(self):
+        self.ensure_one()
+        if not self._is_client_payable():
+            raise UserError(
+                self.env._("Invoice %s has nothing left to pay.", self.display_name)
+            )
+
+    def _is_notified_with_payment_link(self):
+        return self.move_type != "entry"
+
+    # === BUSINESS METHODS - PAYING FROM CREDIT === #
 
     @api.model
     def _is_client_credit_accountant(self):
@@ -89,13 +144,7 @@ class AccountMove(models.Model):
 
     def _is_payable_from_client_credit(self):
         self.ensure_one()
-        return (
-            self.move_type == "out_invoice"
-            and self.state == "posted"
-            and self.payment_state not in ("paid", "in_payment", "reversed")
-            and self.company_id.auto_mark_invoices_paid
-            and not self.currency_id.is_zero(self.amount_residual)
-        )
+        return self.company_id.auto_mark_invoices_paid and self._is_client_payable()
 
     def _check_payable_from_client_credit(self):
         """Raise a clear error when this invoice cannot be paid from credit."""
@@ -128,41 +177,31 @@ class AccountMove(models.Model):
                     self.company_id.name,
                 )
             )
-        if self.payment_state in ("paid", "in_payment", "reversed") or (
-            self.currency_id.is_zero(self.amount_residual)
-        ):
-            raise UserError(
-                self.env._("Invoice %s has nothing left to pay.", self.display_name)
-            )
+        self._check_client_payable()
 
-    def _client_credit_lines(self):
+    def _get_client_credit_lines(self):
         """The credit items that can pay this invoice: same client, company and
         receivable account."""
         self.ensure_one()
         Line = self.env["account.move.line"]
-        receivable_accounts = self._client_receivable_lines().account_id
+        receivable_accounts = self._get_open_receivable_lines().account_id
         return Line.search(
-            Line._client_credit_domain(self.commercial_partner_id, self.company_id)
+            Line._get_client_credit_domain(self.commercial_partner_id, self.company_id)
             + [("account_id", "in", receivable_accounts.ids)]
         )
 
-    def _client_receivable_lines(self):
-        return self.line_ids.filtered(
-            lambda line: (
-                line.account_type == "asset_receivable"
-                and not line.reconciled
-                and line.amount_residual > 0
-            )
-        )
+    def _get_open_receivable_lines(self):
+        """What the client still owes on these invoices."""
+        return self.line_ids._filter_open_receivable("debit")
 
-    def _client_credit_available_in_currency(self, credit_lines):
+    def _get_client_credit_available_in_currency(self, credit_lines):
         """What ``credit_lines`` are worth in this invoice's currency."""
         self.ensure_one()
-        debit = self._client_receivable_lines()[:1]
+        debit = self._get_open_receivable_lines()[:1]
         if not debit:
             return 0.0
         return sum(
-            line._client_credit_in_currency(self.currency_id, debit)
+            line._get_client_credit_in_currency(self.currency_id, debit)
             for line in credit_lines
         )
 
@@ -180,14 +219,27 @@ class AccountMove(models.Model):
             raise UserError(
                 self.env._("The amount to pay from credit must be positive.")
             )
-        debits = self._client_receivable_lines()
-        credits = self._client_credit_lines()
-        (debits + credits)._lock_for_client_credit()
+        debits = self._get_open_receivable_lines()
+        credits = self._get_client_credit_lines()
+        lock_rows(debits + credits)
         self.invalidate_recordset(["amount_residual", "payment_state"])
-        debits = debits.filtered(lambda line: not line.reconciled)
-        credits = credits.filtered(lambda line: not line.reconciled)
+        debits = debits._filter_open_receivable("debit")
+        credits = credits._filter_open_receivable("credit")
+        self._check_amount_payable_from_credit(amount, debits, credits)
+        debits._reconcile_client_credit_amount(credits, amount)
+        self.message_post(
+            body=self.env._(
+                "%(amount)s paid from the client's credit.",
+                amount=currency.format(amount),
+            )
+        )
+        self._top_up_clients_low_credit()
+
+    def _check_amount_payable_from_credit(self, amount, debits, credits):
+        """Never more than is still to pay, nor than the credit."""
+        self.ensure_one()
+        currency = self.currency_id
         still_to_pay = sum(debits.mapped("amount_residual_currency"))
-        available = self._client_credit_available_in_currency(credits)
         if currency.compare_amounts(amount, still_to_pay) > 0:
             raise UserError(
                 self.env._(
@@ -198,6 +250,7 @@ class AccountMove(models.Model):
                     invoice=self.display_name,
                 )
             )
+        available = self._get_client_credit_available_in_currency(credits)
         if currency.compare_amounts(amount, available) > 0:
             raise UserError(
                 self.env._(
@@ -208,13 +261,6 @@ class AccountMove(models.Model):
                     credit=currency.format(available),
                 )
             )
-        debits._reconcile_client_credit_amount(credits, amount)
-        self.message_post(
-            body=self.env._(
-                "%(amount)s paid from the client's credit.",
-                amount=currency.format(amount),
-            )
-        )
 
     def _apply_client_credit_on_post(self):
         """Pay newly posted customer invoices from their client's credit."""
@@ -222,22 +268,32 @@ class AccountMove(models.Model):
             return
         invoices = self.filtered(
             lambda move: (
-                move.move_type == "out_invoice"
-                and move.company_id.auto_mark_invoices_paid
+                move.company_id.auto_mark_invoices_paid and move._is_client_payable()
             )
         )
         Line = self.env["account.move.line"]
-        for company in invoices.company_id:
-            company_invoices = invoices.filtered(lambda m, c=company: m.company_id == c)
-            debits = company_invoices._client_receivable_lines()
+        for company, company_invoices in invoices.grouped("company_id").items():
+            debits = company_invoices._get_open_receivable_lines()
             if not debits:
                 continue
             credits = Line.search(
-                Line._client_credit_domain(
+                Line._get_client_credit_domain(
                     debits.partner_id.commercial_partner_id, company
                 )
                 + [("account_id", "in", debits.account_id.ids)]
             )
             if credits:
-                (debits + credits)._lock_for_client_credit()
                 (debits + credits)._reconcile_client_credit()
+
+    def _top_up_clients_low_credit(self):
+        """Credit was used: top up the clients whose credit is now too low."""
+        invoices = self.filtered(
+            lambda move: (
+                move.move_type == "out_invoice"
+                and move.commercial_partner_id.auto_topup
+            )
+        )
+        for company, company_invoices in invoices.grouped("company_id").items():
+            company_invoices.commercial_partner_id.with_company(
+                company
+            )._top_up_low_credit(company)

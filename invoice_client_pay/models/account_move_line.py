@@ -1,104 +1,116 @@
 from collections import defaultdict
 
 from odoo import api, models
-from odoo.tools import SQL
+
+from ..utils import lock_rows
+
+
+def _oldest_first(line):
+    """Sort key of matching: the earliest due date, then the earliest date."""
+    return (line.date_maturity or line.date, line.date, line.id)
 
 
 class AccountMoveLine(models.Model):
+    """What the ledger says a client owes and has paid in advance, and the
+    matchings that pay invoices from that credit."""
+
     _inherit = "account.move.line"
 
-    # ------------------------------------------------------------
-    # CLIENT CREDIT: what the ledger says a client has paid in advance
-    # ------------------------------------------------------------
+    # === BUSINESS METHODS - CLIENT CREDIT === #
 
     @api.model
-    def _client_credit_domain(self, commercial_partners, company):
-        """Receivable journal items that are a client's credit in ``company``.
+    def _get_open_receivable_domain(self, side):
+        """Posted receivable items not fully matched yet: on the debit side
+        (``side="debit"``) what a client still owes, on the credit side
+        (``side="credit"``) their credit."""
+        return [
+            ("account_type", "=", "asset_receivable"),
+            ("parent_state", "=", "posted"),
+            ("reconciled", "=", False),
+            ("amount_residual", ">" if side == "debit" else "<", 0),
+        ]
 
-        Credit is money sitting on the client's receivable account, on the credit
-        side and not yet matched: unreconciled payments (credit-request payments,
-        overpayments) and open credit notes.
+    def _filter_open_receivable(self, side):
+        """The items of ``self`` in ``_get_open_receivable_domain(side)``."""
+        return self.filtered_domain(self._get_open_receivable_domain(side))
+
+    @api.model
+    def _get_client_credit_domain(self, commercial_partners, company):
+        """The journal items that are the credit of ``commercial_partners`` (and
+        their contacts) in ``company``: money on their receivable account, on
+        the credit side and not yet matched. That is unmatched payments
+        (credit-request payments, overpayments) and open credit notes.
+
+        The one definition of credit: ``client_credit_balance`` sums these items.
         """
         return [
             ("company_id", "=", company.id),
-            ("partner_id", "child_of", commercial_partners.ids),
-            ("account_type", "=", "asset_receivable"),
-            ("parent_state", "=", "posted"),
-            ("reconciled", "=", False),
-            ("amount_residual", "<", 0),
+            ("partner_id.commercial_partner_id", "in", commercial_partners.ids),
+            *self._get_open_receivable_domain("credit"),
         ]
 
     @api.model
-    def _client_open_debit_domain(self, commercial_partners, company):
-        """Receivable items of posted customer invoices still to be paid."""
+    def _get_client_debt_domain(self, commercial_partners, company):
+        """The receivable items of the clients' invoices still to pay, which
+        credit arriving later pays."""
         return [
             ("company_id", "=", company.id),
-            ("partner_id", "child_of", commercial_partners.ids),
-            ("account_type", "=", "asset_receivable"),
-            ("parent_state", "=", "posted"),
-            ("move_id.move_type", "=", "out_invoice"),
-            ("reconciled", "=", False),
-            ("amount_residual", ">", 0),
+            ("partner_id.commercial_partner_id", "in", commercial_partners.ids),
+            *self._get_open_receivable_domain("debit"),
+            ("move_id", "any", self.env["account.move"]._get_client_payable_domain()),
         ]
 
     @api.model
     def _read_client_credit_balances(self, commercial_partners, company):
-        """Credit of many clients at once, in one grouped query.
+        """Credit of many clients at once: one grouped query on
+        ``_get_client_credit_domain``.
 
         :return: {commercial partner id: credit in company currency}
         """
         if not commercial_partners:
             return {}
-        self.env["account.move.line"].flush_model(
-            [
-                "company_id",
-                "partner_id",
-                "account_id",
-                "parent_state",
-                "reconciled",
-                "amount_residual",
-            ]
+        groups = self.sudo()._read_group(
+            self._get_client_credit_domain(commercial_partners, company),
+            groupby=["partner_id.commercial_partner_id"],
+            aggregates=["amount_residual:sum"],
         )
-        self.env["res.partner"].flush_model(["commercial_partner_id"])
-        rows = self.env.execute_query(
-            SQL(
-                """
-                SELECT partner.commercial_partner_id, SUM(-line.amount_residual)
-                  FROM account_move_line line
-                  JOIN res_partner partner ON partner.id = line.partner_id
-                  JOIN account_account account ON account.id = line.account_id
-                 WHERE line.company_id = %(company)s
-                   AND partner.commercial_partner_id IN %(partners)s
-                   AND account.account_type = 'asset_receivable'
-                   AND line.parent_state = 'posted'
-                   AND NOT line.reconciled
-                   AND line.amount_residual < 0
-              GROUP BY partner.commercial_partner_id
-                """,
-                company=company.id,
-                partners=tuple(commercial_partners.ids),
-            )
-        )
-        return dict(rows)
+        return {partner.id: -residual for partner, residual in groups}
 
-    # ------------------------------------------------------------
-    # APPLYING CREDIT
-    # ------------------------------------------------------------
+    def _get_client_credit_in_currency(self, currency, debit):
+        """What is left of credit item ``self``, expressed in ``currency`` (the
+        debit's) at the debit's own rate, so both sides of a matching agree."""
+        self.ensure_one()
+        if self.currency_id == currency:
+            return -self.amount_residual_currency
+        rate = debit._get_currency_rate()
+        return currency.round(-self.amount_residual * rate)
+
+    def _get_currency_rate(self):
+        """Units of this item's currency per unit of company currency."""
+        self.ensure_one()
+        if self.currency_id == self.company_currency_id or not self.balance:
+            return 1.0
+        return abs(self.amount_currency / self.balance)
+
+    # === BUSINESS METHODS - PAYING FROM CREDIT === #
 
     def _reconcile_client_credit(self):
         """Match the debit and credit items in ``self``, oldest first, per client
-        and receivable account, in one reconciliation run.
+        and receivable account, in one run of Odoo's reconciliation
+        (``_reconcile_plan``: partials, exchange differences, cash-basis
+        entries, full reconciliations, "paid" hooks).
+
+        The items are locked first (see ``lock_rows``): two workers never match
+        the same credit or the same debt twice.
 
         "Oldest" is the earliest due date, then the earliest date: the credit
         received first pays the debt due first. Odoo's reconciliation sorts each
         group by due date only (``reduced_line_sorting``) and keeps the given
         order otherwise, so ties follow the order set here.
         """
+        lock_rows(self)
         plans = defaultdict(lambda: self.browse())
-        ordered = self.sorted(
-            lambda line: (line.date_maturity or line.date, line.date, line.id)
-        )
-        for line in ordered:
+        for line in self.sorted(_oldest_first):
             key = (line.partner_id.commercial_partner_id, line.account_id)
             plans[key] |= line
         plans = [
@@ -114,99 +126,64 @@ class AccountMoveLine(models.Model):
 
     def _reconcile_client_credit_amount(self, credit_lines, amount):
         """Pay exactly ``amount`` (in the currency of ``self``) of the debit
-        items ``self`` from ``credit_lines``, oldest credit first.
+        items ``self`` from ``credit_lines``, oldest first.
 
-        A part of a line cannot go through Odoo's reconciliation, which always
-        matches as much as it can. So a matching that uses a whole line (the
-        credit or what is left of the debt) goes through it, and only the last,
-        smaller-than-both piece is written as a partial by hand; neither of its
-        two lines is then fully matched, so no full reconcile, exchange difference
-        or cash-basis entry is owed for it.
+        The same reconciliation run as ``_reconcile_client_credit``, with the
+        debits' residual amounts capped (``client_credit_limits``, see
+        ``_prepare_reconciliation_plan``) so that it matches ``amount`` and no
+        more: the oldest debits are paid first, and the last credit used may be
+        used in part.
         """
         currency = self.currency_id
         remaining = amount
+        limits = []
+        debits = self.browse()
+        for debit in self.sorted(_oldest_first):
+            if currency.compare_amounts(remaining, 0) <= 0:
+                break
+            debits |= debit
+            residual_currency = debit.amount_residual_currency
+            if currency.compare_amounts(remaining, residual_currency) < 0:
+                limit = min(
+                    debit.company_currency_id.round(
+                        remaining / debit._get_currency_rate()
+                    ),
+                    debit.amount_residual,
+                )
+                limits.append((debit.id, limit, remaining))
+            remaining = currency.round(remaining - residual_currency)
+        (debits + credit_lines).with_context(
+            client_credit_limits=tuple(limits)
+        )._reconcile_client_credit()
 
-        def oldest_first(line):
-            return (line.date_maturity or line.date, line.date, line.id)
+    # === BUSINESS METHODS - RECONCILIATION === #
 
-        for debit in self.sorted(oldest_first):
-            for credit in credit_lines.sorted(oldest_first):
-                if currency.compare_amounts(remaining, 0) <= 0:
-                    return
-                if debit.reconciled or credit.reconciled:
-                    continue
-                debt = debit.amount_residual_currency
-                available = credit._client_credit_in_currency(currency, debit)
-                if currency.is_zero(available):
-                    continue
-                if currency.compare_amounts(remaining, min(debt, available)) >= 0:
-                    used = min(debt, available)
-                    (debit + credit).with_context(client_credit_apply=True).reconcile()
-                else:
-                    used = remaining
-                    debit._create_client_credit_partial(credit, used)
-                remaining = currency.round(remaining - used)
+    @api.model
+    def _prepare_reconciliation_plan(
+        self, plan, amls_values_map, shadowed_aml_values=None
+    ):
+        """Odoo's reconciliation always matches as much as it can; it has no
+        amount limit of its own. Pay From Credit pays a chosen amount, which may
+        be less than both the invoice's debt and the credit.
 
-    def _client_credit_in_currency(self, currency, debit):
-        """What is left of credit item ``self``, expressed in ``currency`` (the
-        debit's) at the debit's own rate, so both sides of a matching agree."""
-        self.ensure_one()
-        if self.currency_id == currency:
-            return -self.amount_residual_currency
-        rate = debit._client_credit_rate()
-        return currency.round(-self.amount_residual * rate)
-
-    def _client_credit_rate(self):
-        """Units of this item's currency per unit of company currency."""
-        self.ensure_one()
-        if self.currency_id == self.company_currency_id or not self.balance:
-            return 1.0
-        return abs(self.amount_currency / self.balance)
-
-    def _create_client_credit_partial(self, credit, amount_currency):
-        """Write one partial matching of ``amount_currency`` (in the currency of
-        the debit item ``self``) against credit item ``credit``."""
-        self.ensure_one()
-        rate = self._client_credit_rate()
-        amount = self.company_currency_id.round(amount_currency / rate)
-        if credit.currency_id == self.currency_id:
-            credit_amount_currency = amount_currency
-        elif credit.currency_id == self.company_currency_id:
-            credit_amount_currency = amount
-        else:
-            credit_amount_currency = credit.currency_id.round(
-                amount * credit._client_credit_rate()
-            )
-        return (
-            self.env["account.partial.reconcile"]
-            .with_context(client_credit_apply=True)
-            .create(
-                {
-                    "debit_move_id": self.id,
-                    "credit_move_id": credit.id,
-                    "amount": amount,
-                    "debit_amount_currency": amount_currency,
-                    "credit_amount_currency": credit_amount_currency,
-                }
-            )
-        )
-
-    def _lock_for_client_credit(self):
-        """Block until no one else is matching these items, then re-read them.
-
-        Under Odoo's repeatable-read transactions, a row changed and committed by
-        the other worker makes this lock fail with a serialization error; Odoo
-        then retries the whole request, which re-reads the fresh state.
+        ``client_credit_limits`` in the context, ``((line id, amount, amount in
+        currency), ...)``, caps the residual amounts this run starts from for
+        those debit items: the run then matches at most that much of them, and
+        makes the partials, their cash-basis entries and exchange differences as
+        for any other matching. Only the run's working values are capped: the
+        items keep their true residual amounts (so they are not fully matched,
+        and no full reconcile is made for them).
         """
-        if not self:
-            return
-        self.env.execute_query(
-            SQL(
-                "SELECT id FROM account_move_line WHERE id IN %s ORDER BY id "
-                "FOR UPDATE",
-                tuple(self.ids),
-            )
-        )
-        self.invalidate_recordset(
-            ["amount_residual", "amount_residual_currency", "reconciled"]
+        limits = self.env.context.get("client_credit_limits")
+        if limits:
+            values_by_id = {aml.id: values for aml, values in amls_values_map.items()}
+            for line_id, limit, limit_currency in limits:
+                values = values_by_id.get(line_id)
+                if values:
+                    values["amount_residual"] = min(values["amount_residual"], limit)
+                    values["amount_residual_currency"] = min(
+                        values["amount_residual_currency"], limit_currency
+                    )
+        return super()._prepare_reconciliation_plan(
+            plan, amls_values_map, shadowed_aml_values=shadowed_aml_values
         )

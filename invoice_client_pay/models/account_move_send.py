@@ -13,7 +13,7 @@ class AccountMoveSend(models.AbstractModel):
         body = super()._get_default_mail_body(move, mail_template, mail_lang)
         if move.move_type != "out_invoice" or move.state != "posted":
             return body
-        has_to_pay = move._is_client_payable_invoice()
+        has_to_pay = move._is_client_payable()
         if not has_to_pay and not move.amount_paid_from_credit:
             return body
         summary = self.env["ir.qweb"]._render(

@@ -10,6 +10,8 @@ class AccountPartialReconcile(models.Model):
         help="This matching paid an invoice from the client's credit.",
     )
 
+    # === CRUD METHODS === #
+
     @api.model_create_multi
     def create(self, vals_list):
         # The flag rides on the matching itself, so unreconciling removes it with it:

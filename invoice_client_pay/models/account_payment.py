@@ -2,6 +2,9 @@ from odoo import api, fields, models
 
 
 class AccountPayment(models.Model):
+    """Payments of credit requests (the client's credit), offline refunds of
+    credit requests, and receipts sent later by a scheduled action."""
+
     _inherit = "account.payment"
 
     credit_request_id = fields.Many2one(
@@ -12,10 +15,22 @@ class AccountPayment(models.Model):
         help="The credit request this payment pays: its amount becomes the "
         "client's credit.",
     )
+    icp_refunded_request_id = fields.Many2one(
+        comodel_name="account.credit.request",
+        string="Refund of Credit Request",
+        index="btree_not_null",
+        copy=False,
+        readonly=True,
+        help="This outgoing payment refunds (offline) part of that credit request.",
+    )
+    icp_receipt_pending = fields.Boolean(
+        string="Receipt to Send",
+        copy=False,
+        index="btree_not_null",
+        help="The client's receipt of this payment is sent by a scheduled action.",
+    )
 
-    # ------------------------------------------------------------
-    # CRUD
-    # ------------------------------------------------------------
+    # === CRUD METHODS === #
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -32,34 +47,30 @@ class AccountPayment(models.Model):
             self.credit_request_id._update_state_from_payments()
         return res
 
-    # ------------------------------------------------------------
-    # ACTION
-    # ------------------------------------------------------------
+    # === ACTION METHODS === #
 
     def action_post(self):
         res = super().action_post()
         self._apply_arrived_client_credit()
         return res
 
-    # ------------------------------------------------------------
-    # BUSINESS
-    # ------------------------------------------------------------
+    # === BUSINESS METHODS === #
 
     def _apply_arrived_client_credit(self):
         """New money that pays no invoice of its own is credit: let it pay the
         client's open invoices when the company wants that."""
         if self.env.context.get("skip_client_credit"):
             return
-        arrived = self.filtered(
-            lambda pay: (
-                pay.partner_type == "customer"
-                and pay.payment_type == "inbound"
-                and pay.move_id.state == "posted"
-                and not pay.invoice_ids
-                and pay.company_id.auto_mark_invoices_paid
-            )
+        self.filtered(
+            lambda pay: pay.move_id.state == "posted" and not pay.invoice_ids
+        )._pay_open_invoices_from_credit()
+
+    def _pay_open_invoices_from_credit(self):
+        """Let the credit of the clients who made these customer payments pay
+        their open invoices (in the companies that mark invoices paid
+        automatically)."""
+        received = self.filtered(
+            lambda pay: pay.partner_type == "customer" and pay.payment_type == "inbound"
         )
-        for company in arrived.company_id:
-            arrived.filtered(
-                lambda pay, c=company: pay.company_id == c
-            ).partner_id._apply_client_credit_to_open_invoices(company)
+        for company, payments in received.grouped("company_id").items():
+            payments.partner_id._apply_client_credit_to_open_invoices(company)

@@ -112,7 +112,7 @@ class ClientPayCommon(ClientCreditCommon):
 
     def _expired_token(self, document, days_ago):
         issued = int(time.time()) - days_ago * 86400
-        return f"{issued}.{document._payment_link_signature(issued)}"
+        return f"{issued}.{document._get_payment_link_signature(issued)}"
 
     def _tx_payments(self, tx):
         return self.env["account.payment"].search(

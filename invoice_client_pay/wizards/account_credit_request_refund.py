@@ -2,26 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools.misc import clean_context
 
-
-class PaymentRefundWizard(models.TransientModel):
-    """Refunds through the provider (account_payment's wizard): refunding a
-    credit request's payment lowers the client's credit; more than the credit
-    left needs the accountant to confirm a negative balance."""
-
-    _inherit = "payment.refund.wizard"
-
-    allow_negative_credit = fields.Boolean(
-        string="Confirm Negative Balance",
-        help="Refund even though the client has less credit left than the "
-        "refund: the client then owes the difference.",
-    )
-
-    def action_refund(self):
-        for wizard in self:
-            wizard.transaction_id._icp_check_refund_amount(
-                wizard.amount_to_refund, allow_negative=wizard.allow_negative_credit
-            )
-        return super().action_refund()
+from ..utils import lock_rows
 
 
 class AccountCreditRequestRefund(models.TransientModel):
@@ -78,9 +59,7 @@ class AccountCreditRequestRefund(models.TransientModel):
         "the client then owes the difference.",
     )
 
-    # ------------------------------------------------------------
-    # COMPUTE
-    # ------------------------------------------------------------
+    # === COMPUTE METHODS === #
 
     @api.depends("credit_request_id")
     def _compute_credit_left(self):
@@ -115,9 +94,7 @@ class AccountCreditRequestRefund(models.TransientModel):
         for wizard in self:
             wizard.memo = self.env._("Refund of %s", wizard.credit_request_id.name)
 
-    # ------------------------------------------------------------
-    # ACTION
-    # ------------------------------------------------------------
+    # === ACTION METHODS === #
 
     def action_refund(self):
         self.ensure_one()
@@ -125,7 +102,7 @@ class AccountCreditRequestRefund(models.TransientModel):
         self = self.with_context(clean_context(self.env.context))  # noqa: PLW0642
         self.env["account.take.payment"]._check_access_take_payment()
         request = self.credit_request_id
-        request._lock_for_payment()
+        lock_rows(request)
         self._check_refund()
         payment = (
             self.env["account.payment"]
@@ -133,17 +110,11 @@ class AccountCreditRequestRefund(models.TransientModel):
             .create(self._prepare_refund_values())
         )
         payment.action_post()
-        debits = payment.move_id.line_ids.filtered(
-            lambda line: line.account_type == "asset_receivable"
+        debits = payment.move_id.line_ids._filter_open_receivable("debit")
+        source_credits = request.payment_ids.move_id.line_ids._filter_open_receivable(
+            "credit"
         )
-        source_lines = request.payment_ids.move_id.line_ids.filtered(
-            lambda line: (
-                line.account_type == "asset_receivable"
-                and not line.reconciled
-                and line.amount_residual < 0
-            )
-        )
-        request.commercial_partner_id._icp_match_refund(debits, source_lines)
+        request.commercial_partner_id._match_refund_with_credit(debits, source_credits)
         request.message_post(
             body=self.env._(
                 "%(amount)s refunded offline: %(payment)s. The client's credit is "
@@ -154,18 +125,17 @@ class AccountCreditRequestRefund(models.TransientModel):
         )
         return {"type": "ir.actions.act_window_close"}
 
-    # ------------------------------------------------------------
-    # BUSINESS
-    # ------------------------------------------------------------
+    # === BUSINESS METHODS === #
 
     def _get_credit_left(self):
+        """The client's credit left, in the request's currency."""
         self.ensure_one()
         request = self.credit_request_id
         if not request:
             return 0.0
-        partner = request.commercial_partner_id.with_company(request.company_id)
-        partner.invalidate_recordset(["client_credit_balance"])  # Read it now.
-        balance = partner.client_credit_balance
+        balance = request.commercial_partner_id._get_fresh_client_credit(
+            request.company_id
+        )
         return request.company_id.currency_id._convert(
             balance,
             request.currency_id,
@@ -180,7 +150,7 @@ class AccountCreditRequestRefund(models.TransientModel):
         if currency.compare_amounts(self.amount, 0) <= 0:
             raise UserError(self.env._("The refund amount must be positive."))
         refundable = currency.round(
-            request.amount_paid - request._icp_amount_refunded()
+            request.amount_paid - request._get_amount_refunded()
         )
         if currency.compare_amounts(self.amount, refundable) > 0:
             raise UserError(
@@ -192,19 +162,9 @@ class AccountCreditRequestRefund(models.TransientModel):
                     name=request.name,
                 )
             )
-        left = self._get_credit_left()
-        if (
-            not self.allow_negative_credit
-            and currency.compare_amounts(self.amount, left) > 0
-        ):
-            raise UserError(
-                self.env._(
-                    "You cannot refund %(amount)s: %(client)s only has %(credit)s of "
-                    "credit left. Confirm a negative balance to refund anyway.",
-                    amount=currency.format(self.amount),
-                    client=request.commercial_partner_id.display_name,
-                    credit=currency.format(left),
-                )
+        if not self.allow_negative_credit:
+            request.commercial_partner_id._check_refund_within_credit(
+                self.amount, currency, request.company_id
             )
 
     def _prepare_refund_values(self):

@@ -1,5 +1,4 @@
 from odoo import api, fields, models
-from odoo.exceptions import UserError
 
 
 class AccountPayFromCredit(models.TransientModel):
@@ -32,16 +31,16 @@ class AccountPayFromCredit(models.TransientModel):
         precompute=True,
     )
 
-    # ------------------------------------------------------------
-    # COMPUTE
-    # ------------------------------------------------------------
+    # === COMPUTE METHODS === #
 
     @api.depends("move_id")
     def _compute_available_credit(self):
         for wizard in self:
             move = wizard.move_id
             wizard.available_credit = (
-                move._client_credit_available_in_currency(move._client_credit_lines())
+                move._get_client_credit_available_in_currency(
+                    move._get_client_credit_lines()
+                )
                 if move
                 else 0.0
             )
@@ -51,17 +50,9 @@ class AccountPayFromCredit(models.TransientModel):
         for wizard in self:
             wizard.amount = min(wizard.available_credit, wizard.amount_residual)
 
-    # ------------------------------------------------------------
-    # ACTION
-    # ------------------------------------------------------------
+    # === ACTION METHODS === #
 
     def action_confirm(self):
         self.ensure_one()
-        move = self.move_id
-        move._check_payable_from_client_credit()
-        if self.currency_id.compare_amounts(self.amount, 0) <= 0:
-            raise UserError(
-                self.env._("The amount to pay from credit must be positive.")
-            )
-        move._pay_from_client_credit(self.amount)
+        self.move_id._pay_from_client_credit(self.amount)
         return {"type": "ir.actions.act_window_close"}

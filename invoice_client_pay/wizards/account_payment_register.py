@@ -4,6 +4,8 @@ from odoo import models
 class AccountPaymentRegister(models.TransientModel):
     _inherit = "account.payment.register"
 
+    # === BUSINESS METHODS === #
+
     def _create_payments(self):
         # The wizard posts its payments before matching them with the invoices it
         # pays: hold automatic credit back until then, and give only what is left
@@ -11,11 +13,5 @@ class AccountPaymentRegister(models.TransientModel):
         payments = super(
             AccountPaymentRegister, self.with_context(skip_client_credit=True)
         )._create_payments()
-        received = payments.filtered(
-            lambda pay: pay.partner_type == "customer" and pay.payment_type == "inbound"
-        )
-        for company in received.company_id:
-            received.filtered(
-                lambda pay, c=company: pay.company_id == c
-            ).partner_id._apply_client_credit_to_open_invoices(company)
+        payments._pay_open_invoices_from_credit()
         return payments

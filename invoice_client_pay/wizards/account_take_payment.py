@@ -1,7 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import SQL
 from odoo.tools.misc import clean_context
+
+from ..utils import lock_rows
 
 
 class AccountTakePayment(models.TransientModel):
@@ -112,9 +113,7 @@ class AccountTakePayment(models.TransientModel):
         precompute=True,
     )
 
-    # ------------------------------------------------------------
-    # COMPUTE
-    # ------------------------------------------------------------
+    # === COMPUTE METHODS === #
 
     @api.depends("move_id", "credit_request_id")
     def _compute_document_values(self):
@@ -195,9 +194,7 @@ class AccountTakePayment(models.TransientModel):
             else:
                 wizard.memo = wizard.credit_request_id.name
 
-    # ------------------------------------------------------------
-    # ACTION
-    # ------------------------------------------------------------
+    # === ACTION METHODS === #
 
     def action_take_payment(self):
         """Lock the document, re-read what is still to pay, then charge the
@@ -250,9 +247,7 @@ class AccountTakePayment(models.TransientModel):
             "danger",
         )
 
-    # ------------------------------------------------------------
-    # BUSINESS
-    # ------------------------------------------------------------
+    # === BUSINESS METHODS === #
 
     def _get_document(self):
         self.ensure_one()
@@ -276,10 +271,9 @@ class AccountTakePayment(models.TransientModel):
     def _get_amount_due(self):
         """Still to pay on the document, less the charges already on their way."""
         self.ensure_one()
-        document = self._get_document()
-        currency = document.currency_id
-        in_flight = document.sudo().transaction_ids._icp_amount_in_flight(currency)
-        return max(currency.round(document.amount_residual - in_flight), 0.0)
+        return self.env["payment.transaction"]._get_amount_to_charge(
+            self._get_document()
+        )
 
     def _check_access_take_payment(self):
         if not self.env["account.move"]._is_client_credit_accountant():
@@ -288,34 +282,20 @@ class AccountTakePayment(models.TransientModel):
     def _lock_document(self):
         """Block other payments of the document until this transaction ends,
         then re-read it (Odoo retries the request when another worker changed
-        it meanwhile)."""
+        it meanwhile). An invoice's open receivable items are locked too: Pay
+        From Credit and the automatic application of credit lock them."""
         self.ensure_one()
-        if self.credit_request_id:
-            self.credit_request_id._lock_for_payment()
-            return
-        move = self.move_id
-        self.env.execute_query(
-            SQL("SELECT id FROM account_move WHERE id = %s FOR UPDATE", move.id)
-        )
-        move.line_ids.filtered(
-            lambda line: line.account_type == "asset_receivable"
-        )._lock_for_client_credit()
-        move.invalidate_recordset(["amount_residual", "payment_state"])
+        document = self._get_document()
+        lock_rows(document)
+        if self.move_id:
+            lock_rows(self.move_id._get_open_receivable_lines())
 
     def _check_amount(self):
         self.ensure_one()
         document = self._get_document()
         currency = self.currency_id
         if self.move_id:
-            move = self.move_id
-            if move.move_type != "out_invoice" or move.state != "posted":
-                raise UserError(
-                    self.env._(
-                        "Only posted customer invoices can take a payment; %s is "
-                        "not one.",
-                        move.display_name,
-                    )
-                )
+            self.move_id._check_client_payable()
         else:
             document._check_can_be_paid()
         if currency.compare_amounts(self.amount, 0) <= 0:
@@ -401,7 +381,7 @@ class AccountTakePayment(models.TransientModel):
     def _take_online_payment(self):
         self.ensure_one()
         document = self._get_document()
-        return self.env["payment.transaction"]._icp_charge_token(
+        return self.env["payment.transaction"]._charge_saved_method(
             self.token_id,
             self.amount,
             self.currency_id,
