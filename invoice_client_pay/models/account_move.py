@@ -40,9 +40,9 @@ class AccountMove(models.Model):
     )
     def _compute_amount_paid_from_credit(self):
         for move in self:
-            partials = move.line_ids.filtered(
-                lambda line: line.account_type == "asset_receivable"
-            ).matched_credit_ids.filtered("client_credit_applied")
+            partials = move.line_ids.matched_credit_ids.filtered(
+                "client_credit_applied"
+            )
             move.amount_paid_from_credit = sum(partials.mapped("debit_amount_currency"))
 
     @api.depends("partner_id", "company_id", "state", "payment_state", "move_type")
@@ -183,12 +183,7 @@ class AccountMove(models.Model):
         """The credit items that can pay this invoice: same client, company and
         receivable account."""
         self.ensure_one()
-        Line = self.env["account.move.line"]
-        receivable_accounts = self._get_open_receivable_lines().account_id
-        return Line.search(
-            Line._get_client_credit_domain(self.commercial_partner_id, self.company_id)
-            + [("account_id", "in", receivable_accounts.ids)]
-        )
+        return self._get_open_receivable_lines()._get_matching_client_credit()
 
     def _get_open_receivable_lines(self):
         """What the client still owes on these invoices."""
@@ -271,19 +266,8 @@ class AccountMove(models.Model):
                 move.company_id.auto_mark_invoices_paid and move._is_client_payable()
             )
         )
-        Line = self.env["account.move.line"]
-        for company, company_invoices in invoices.grouped("company_id").items():
-            debits = company_invoices._get_open_receivable_lines()
-            if not debits:
-                continue
-            credits = Line.search(
-                Line._get_client_credit_domain(
-                    debits.partner_id.commercial_partner_id, company
-                )
-                + [("account_id", "in", debits.account_id.ids)]
-            )
-            if credits:
-                (debits + credits)._reconcile_client_credit()
+        for company_invoices in invoices.grouped("company_id").values():
+            company_invoices._get_open_receivable_lines()._reconcile_with_client_credit()
 
     def _top_up_clients_low_credit(self):
         """Credit was used: top up the clients whose credit is now too low."""

@@ -92,7 +92,37 @@ class AccountMoveLine(models.Model):
             return 1.0
         return abs(self.amount_currency / self.balance)
 
+    def _get_matching_client_credit(self):
+        """The credit that can pay the debit items ``self`` (of one company):
+        the credit items of their clients on their receivable accounts."""
+        if not self:
+            return self.browse()
+        return self.search(
+            self._get_client_credit_domain(
+                self.partner_id.commercial_partner_id, self.company_id.ensure_one()
+            )
+            + [("account_id", "in", self.account_id.ids)]
+        )
+
     # === BUSINESS METHODS - PAYING FROM CREDIT === #
+
+    def _reconcile_with_client_credit(self):
+        """Pay the debit items ``self`` (of one company) from their clients'
+        credit, oldest first."""
+        credits = self._get_matching_client_credit()
+        if credits:
+            (self + credits)._reconcile_client_credit()
+
+    def _reconcile_refund_with_client_credit(self, preferred_credits):
+        """Match the debit items of a refund with the client's credit:
+        ``preferred_credits`` (the refunded payment's) first, then the rest,
+        oldest first. What no credit covers stays open: the client owes it (a
+        negative balance)."""
+        lock_rows(self + self._get_matching_client_credit())
+        preferred = preferred_credits._filter_open_receivable("credit")
+        if preferred:
+            (self + preferred)._reconcile_client_credit()
+        self._filter_open_receivable("debit")._reconcile_with_client_credit()
 
     def _reconcile_client_credit(self):
         """Match the debit and credit items in ``self``, oldest first, per client

@@ -16,7 +16,16 @@ class AccountPartialReconcile(models.Model):
     def create(self, vals_list):
         # The flag rides on the matching itself, so unreconciling removes it with it:
         # "paid from credit" can never outlive the ledger entry that proves it.
+        # Only the matchings of receivable items: the reconciliation that
+        # matches them also matches cash-basis and exchange difference items.
         if self.env.context.get("client_credit_apply"):
+            receivable_ids = set(
+                self.env["account.move.line"]
+                .browse([vals["debit_move_id"] for vals in vals_list])
+                .filtered(lambda line: line.account_type == "asset_receivable")
+                .ids
+            )
             for vals in vals_list:
-                vals.setdefault("client_credit_applied", True)
+                if vals.get("debit_move_id") in receivable_ids:
+                    vals.setdefault("client_credit_applied", True)
         return super().create(vals_list)

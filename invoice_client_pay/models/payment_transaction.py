@@ -362,10 +362,7 @@ class PaymentTransaction(models.Model):
         source_credits = source_payments.move_id.line_ids._filter_open_receivable(
             "credit"
         )
-        debits.move_id.company_id.ensure_one()
-        debits[:1].partner_id.commercial_partner_id._match_refund_with_credit(
-            debits, source_credits
-        )
+        debits._reconcile_refund_with_client_credit(source_credits)
         for request in self.source_transaction_id.credit_request_ids:
             request.message_post(
                 body=self.env._(

@@ -209,34 +209,9 @@ class ResPartner(models.Model):
         if not commercial_partners or not company.auto_mark_invoices_paid:
             return
         Line = self.env["account.move.line"]
-        debits = Line.search(Line._get_client_debt_domain(commercial_partners, company))
-        if not debits:
-            return
-        credits = Line.search(
-            Line._get_client_credit_domain(commercial_partners, company)
-        )
-        if credits:
-            (debits + credits)._reconcile_client_credit()
-
-    def _match_refund_with_credit(self, debits, preferred_credits):
-        """Match refund debits with the client's credit: ``preferred_credits``
-        (the refunded payment) first, then the rest, oldest first. What no
-        credit covers stays open: the client owes it (negative balance)."""
-        self.ensure_one()
-        Line = self.env["account.move.line"]
-        company = debits.company_id
-        credits = Line.search(
-            Line._get_client_credit_domain(self, company)
-            + [("account_id", "in", debits.account_id.ids)]
-        )
-        lock_rows(debits + credits)
-        preferred = preferred_credits._filter_open_receivable("credit")
-        if preferred:
-            (debits + preferred).with_context(client_credit_apply=True).reconcile()
-        debits = debits._filter_open_receivable("debit")
-        credits = credits._filter_open_receivable("credit")
-        if debits and credits:
-            (debits + credits)._reconcile_client_credit()
+        Line.search(
+            Line._get_client_debt_domain(commercial_partners, company)
+        )._reconcile_with_client_credit()
 
     # === BUSINESS METHODS - AUTOMATIC TOP-UP === #
 

@@ -17,3 +17,4 @@ from . import test_auto_topup
 from . import test_stripe_localstripe
 from . import test_localstripe
 from . import test_payment_concurrency
+from . import test_cash_basis

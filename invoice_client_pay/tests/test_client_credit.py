@@ -1,7 +1,7 @@
 from unittest.mock import patch
 
 from odoo import Command
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from .common import ClientCreditCommon
 
@@ -72,6 +72,40 @@ class TestClientCreditBalance(ClientCreditCommon):
             )
         self.assertEqual(balances, [10.0, 10.0, 10.0, 0.0, 0.0, 0.0])
 
+    def test_balance_is_the_sum_of_the_credit_items(self):
+        """One definition of credit: the balance of each commercial entity is
+        what the credit items found by ``_get_client_credit_domain`` add up to,
+        for a company client, its contacts, and a company filed under it (a
+        commercial entity of its own)."""
+        subsidiary = self.env["res.partner"].create(
+            {
+                "name": "Client Subsidiary",
+                "is_company": True,
+                "parent_id": self.client.id,
+            }
+        )
+        self.assertEqual(subsidiary.commercial_partner_id, subsidiary)
+        self._add_credit(100.0)
+        self._add_credit(30.0, partner=self.client_contact)
+        self._add_credit(25.0, partner=subsidiary)
+        self._invoice(80.0, move_type="out_refund", partner=self.client_contact)
+        self._invoice(40.0)  # Paid from the credit.
+        Line = self.env["account.move.line"]
+        clients = self.client + subsidiary + self.other_client
+        balances = Line._read_client_credit_balances(clients, self.company)
+        for client, expected in (
+            (self.client, 170.0),
+            (subsidiary, 25.0),
+            (self.other_client, 0.0),
+        ):
+            with self.subTest(client=client.name):
+                items = Line.search(
+                    Line._get_client_credit_domain(client, self.company)
+                )
+                self.assertAlmostEqual(-sum(items.mapped("amount_residual")), expected)
+                self.assertAlmostEqual(balances.get(client.id, 0.0), expected)
+                self.assertAlmostEqual(self._balance(client), expected)
+
     def test_credit_whatever_the_journal_outstanding_setup(self):
         """With full accounting, Odoo books no entry for a payment whose method
         has no outstanding account; a credit request payment still is credit."""
@@ -112,9 +146,9 @@ class TestClientCreditBalance(ClientCreditCommon):
 
     def test_contact_form_shows_balance(self):
         self._add_credit(42.0)
-        form_view = self.env.ref("invoice_client_pay.view_partner_form")
-        self.assertIn("client_credit_balance", form_view.arch_db)
-        self.assertEqual(self.client.client_credit_balance, 42.0)
+        self.assertEqual(Form(self.client).client_credit_balance, 42.0)
+        self.assertEqual(Form(self.client_contact).client_credit_balance, 42.0)
+        self.assertEqual(Form(self.other_client).client_credit_balance, 0.0)
 
     def test_vendor_side_is_ignored(self):
         self._invoice(55.0, move_type="in_invoice")

@@ -129,6 +129,25 @@ class TestPayFromCredit(ClientCreditCommon):
         with self.assertRaisesRegex(UserError, "nothing left to pay"):
             paid.action_pay_from_credit()
 
+    def test_blocked_invoice_is_not_payable(self):
+        """An invoice whose payment is blocked is paid neither from credit, nor
+        through Take Payment, nor by credit arriving later."""
+        invoice = self._invoice_without_credit(50.0)
+        invoice.action_toggle_block_payment()
+        self.assertEqual(invoice.payment_state, "blocked")
+        self._enable()
+        self._add_credit(100.0)
+        self.assertEqual(invoice.amount_residual, 50.0)
+        self.assertFalse(invoice.is_client_payable)
+        with self.assertRaisesRegex(UserError, "nothing left to pay"):
+            invoice.action_pay_from_credit()
+        with self.assertRaisesRegex(UserError, "nothing left to pay"):
+            invoice.action_take_payment()
+        invoice.action_toggle_block_payment()
+        self.assertTrue(invoice.is_client_payable)
+        invoice._pay_from_client_credit(50.0)
+        self.assertEqual(invoice.amount_residual, 0.0)
+
     def test_setting_off_refuses(self):
         invoice = self._invoice_without_credit(50.0)
         self._add_credit(100.0)

@@ -1,6 +1,6 @@
 from odoo import Command
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from .common_portal import ClientPayCommon
 
@@ -179,17 +179,17 @@ class TestClientPayTransaction(ClientPayCommon):
         self.assertEqual(request.state, "sent")
 
     def test_settings_and_revocation_rights(self):
-        arch = self.env["res.config.settings"].get_views([(False, "form")])["views"][
-            "form"
-        ]["arch"]
-        self.assertIn('name="payment_link_validity_days"', arch)
-        self.assertIn('name="allow_partial_online_payment"', arch)
-        settings = self.env["res.config.settings"].create(
-            {"payment_link_validity_days": 5, "allow_partial_online_payment": True}
-        )
-        settings.execute()
-        self.assertEqual(self.env.company.payment_link_validity_days, 5)
-        self.assertTrue(self.env.company.allow_partial_online_payment)
+        with Form(self.env["res.config.settings"]) as settings:
+            settings.payment_link_validity_days = 5
+            settings.allow_partial_online_payment = True
+            settings.auto_charge_max_attempts = 2
+            settings.auto_charge_retry_delay_hours = 12
+        settings.record.execute()
+        company = self.env.company
+        self.assertEqual(company.payment_link_validity_days, 5)
+        self.assertTrue(company.allow_partial_online_payment)
+        self.assertEqual(company.auto_charge_max_attempts, 2)
+        self.assertEqual(company.auto_charge_retry_delay_hours, 12)
         portal_user = self.env["res.users"].create(
             {
                 "name": "Portal Revoker",

@@ -69,7 +69,7 @@ class TestClientPayTours(ClientPayHttpCommon):
         self.assertAlmostEqual(self._balance(), 300.0)
         # Back on the link: the status, no payment form.
         page = self._get(path).text
-        self.assertTrue("o_icp_paid_status" in page)
+        self.assertTrue("This credit request is paid" in page)
         self.assertFalse('id="o_payment_form"' in page)
 
     def test_tour_pay_several(self):

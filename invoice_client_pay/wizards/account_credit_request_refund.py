@@ -114,7 +114,7 @@ class AccountCreditRequestRefund(models.TransientModel):
         source_credits = request.payment_ids.move_id.line_ids._filter_open_receivable(
             "credit"
         )
-        request.commercial_partner_id._match_refund_with_credit(debits, source_credits)
+        debits._reconcile_refund_with_client_credit(source_credits)
         request.message_post(
             body=self.env._(
                 "%(amount)s refunded offline: %(payment)s. The client's credit is "
