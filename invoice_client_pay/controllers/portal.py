@@ -227,10 +227,12 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
             pid = request_sudo.partner_id.id
             values.update({"pid": pid, "hash": request_sudo._sign_token(pid)})
         if request_sudo._is_client_payable():
-            values.update(self._credit_request_payment_values(request_sudo, link_token))
+            values.update(
+                self._get_credit_request_payment_form_values(request_sudo, link_token)
+            )
         return values
 
-    def _credit_request_payment_values(self, request_sudo, link_token):
+    def _get_credit_request_payment_form_values(self, request_sudo, link_token):
         company = request_sudo.company_id
         landing_route = request_sudo.access_url
         if link_token:

@@ -396,6 +396,22 @@ class AccountCreditRequest(models.Model):
             if new_state != request.state:
                 request.state = new_state
 
+    def _prepare_payment_values(self, amount, journal, **values):
+        """The values of a customer payment of this request (offline or
+        online): posted, it is the client's credit."""
+        self.ensure_one()
+        return {
+            "payment_type": "inbound",
+            "partner_type": "customer",
+            "partner_id": self.commercial_partner_id.id,
+            "company_id": self.company_id.id,
+            "currency_id": self.currency_id.id,
+            "journal_id": journal.id,
+            "amount": amount,
+            "credit_request_id": self.id,
+            **values,
+        }
+
     def _has_pending_transaction(self):
         self.ensure_one()
         return any(tx.state == "pending" for tx in self.transaction_ids)

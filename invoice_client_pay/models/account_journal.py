@@ -4,6 +4,8 @@ from odoo import api, models
 class AccountJournal(models.Model):
     _inherit = "account.journal"
 
+    # === BUSINESS METHODS === #
+
     @api.model
     def _get_client_payment_default_journal(self, company):
         """The journal back-office client payments and refunds propose first:

@@ -6,6 +6,8 @@ from odoo import api, models
 class AccountMoveSend(models.AbstractModel):
     _inherit = "account.move.send"
 
+    # === BUSINESS METHODS === #
+
     @api.model
     def _get_default_mail_body(self, move, mail_template, mail_lang):
         """Invoice emails say what the client's credit paid, what is still to

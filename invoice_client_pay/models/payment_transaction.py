@@ -289,28 +289,24 @@ class PaymentTransaction(models.Model):
 
     def _prepare_credit_request_payment_values(self, request, amount):
         self.ensure_one()
+        values = {
+            "currency_id": self.currency_id.id,
+            "company_id": self.provider_id.company_id.id,
+            "payment_token_id": self.token_id.id,
+            "payment_transaction_id": self.id,
+            "memo": f"{self.reference} - {request.name}",
+        }
+        # The provider's own method line; else the journal's default one.
         payment_method_line = (
             self.provider_id.journal_id.inbound_payment_method_line_ids.filtered(
                 lambda line: line.payment_provider_id == self.provider_id
             )
         )
-        values = {
-            "amount": amount,
-            "payment_type": "inbound",
-            "partner_type": "customer",
-            "currency_id": self.currency_id.id,
-            "partner_id": request.commercial_partner_id.id,
-            "journal_id": self.provider_id.journal_id.id,
-            "company_id": self.provider_id.company_id.id,
-            "payment_token_id": self.token_id.id,
-            "payment_transaction_id": self.id,
-            "memo": f"{self.reference} - {request.name}",
-            "credit_request_id": request.id,
-        }
-        # The provider's own method line; else the journal's default one.
         if payment_method_line:
             values["payment_method_line_id"] = payment_method_line[:1].id
-        return values
+        return request._prepare_payment_values(
+            amount, self.provider_id.journal_id, **values
+        )
 
     def _send_payment_receipts(self, payments):
         """Email the client a receipt of each payment just created.

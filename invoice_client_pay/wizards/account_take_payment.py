@@ -210,7 +210,7 @@ class AccountTakePayment(models.TransientModel):
         self._check_amount()
         if self.payment_mode == "offline":
             payment = self._take_offline_payment()
-            return self._notify(
+            return self._get_notification_action(
                 self.env._(
                     "Payment of %(amount)s recorded: %(payment)s.",
                     amount=self.currency_id.format(self.amount),
@@ -218,34 +218,7 @@ class AccountTakePayment(models.TransientModel):
                 ),
                 "success",
             )
-        tx = self._take_online_payment()
-        if tx.state == "done":
-            return self._notify(
-                self.env._(
-                    "%(amount)s charged to %(method)s.",
-                    amount=self.currency_id.format(self.amount),
-                    method=tx.token_id.display_name,
-                ),
-                "success",
-            )
-        if tx.state in ("pending", "authorized"):
-            return self._notify(
-                self.env._(
-                    "The charge of %(amount)s is on its way (%(ref)s): the payment is "
-                    "recorded when the provider confirms it.",
-                    amount=self.currency_id.format(self.amount),
-                    ref=tx.reference,
-                ),
-                "info",
-            )
-        return self._notify(
-            self.env._(
-                "The charge of %(amount)s failed: %(reason)s",
-                amount=self.currency_id.format(self.amount),
-                reason=tx.state_message or tx.state,
-            ),
-            "danger",
-        )
+        return self._get_charge_notification_action(self._take_online_payment())
 
     # === BUSINESS METHODS === #
 
@@ -330,31 +303,7 @@ class AccountTakePayment(models.TransientModel):
     def _take_offline_payment(self):
         self.ensure_one()
         if self.credit_request_id:
-            request = self.credit_request_id
-            payment = self.env["account.payment"].create(
-                {
-                    "payment_type": "inbound",
-                    "partner_type": "customer",
-                    "partner_id": request.commercial_partner_id.id,
-                    "company_id": request.company_id.id,
-                    "journal_id": self.journal_id.id,
-                    "payment_method_line_id": self.payment_method_line_id.id,
-                    "currency_id": request.currency_id.id,
-                    "amount": self.amount,
-                    "date": self.payment_date,
-                    "memo": self.memo,
-                    "credit_request_id": request.id,
-                }
-            )
-            payment.action_post()
-            request.message_post(
-                body=self.env._(
-                    "Payment of %(amount)s taken: %(payment)s",
-                    amount=self.currency_id.format(self.amount),
-                    payment=payment._get_html_link(),
-                )
-            )
-            return payment
+            return self._take_offline_credit_request_payment()
         # Invoices: Odoo's own register wizard books and reconciles the payment
         # (always with a journal entry, as for credit requests: the money is in
         # the ledger, and what is still to pay is read from it).
@@ -378,6 +327,29 @@ class AccountTakePayment(models.TransientModel):
         )
         return register._create_payments()
 
+    def _take_offline_credit_request_payment(self):
+        """The request's payment, left unmatched: it is the client's credit."""
+        self.ensure_one()
+        request = self.credit_request_id
+        payment = self.env["account.payment"].create(
+            request._prepare_payment_values(
+                self.amount,
+                self.journal_id,
+                payment_method_line_id=self.payment_method_line_id.id,
+                date=self.payment_date,
+                memo=self.memo,
+            )
+        )
+        payment.action_post()
+        request.message_post(
+            body=self.env._(
+                "Payment of %(amount)s taken: %(payment)s",
+                amount=self.currency_id.format(self.amount),
+                payment=payment._get_html_link(),
+            )
+        )
+        return payment
+
     def _take_online_payment(self):
         self.ensure_one()
         document = self._get_document()
@@ -389,7 +361,39 @@ class AccountTakePayment(models.TransientModel):
             document,
         )
 
-    def _notify(self, message, kind):
+    def _get_charge_notification_action(self, tx):
+        """What the accountant is told once the saved method was charged."""
+        self.ensure_one()
+        amount = self.currency_id.format(self.amount)
+        if tx.state == "done":
+            return self._get_notification_action(
+                self.env._(
+                    "%(amount)s charged to %(method)s.",
+                    amount=amount,
+                    method=tx.token_id.display_name,
+                ),
+                "success",
+            )
+        if tx.state in ("pending", "authorized"):
+            return self._get_notification_action(
+                self.env._(
+                    "The charge of %(amount)s is on its way (%(ref)s): the payment is "
+                    "recorded when the provider confirms it.",
+                    amount=amount,
+                    ref=tx.reference,
+                ),
+                "info",
+            )
+        return self._get_notification_action(
+            self.env._(
+                "The charge of %(amount)s failed: %(reason)s",
+                amount=amount,
+                reason=tx.state_message or tx.state,
+            ),
+            "danger",
+        )
+
+    def _get_notification_action(self, message, kind):
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
