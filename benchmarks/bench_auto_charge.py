@@ -15,7 +15,11 @@ same N customers and cards made with the official stripe library), then:
 Prints charges per second of both and their ratio (target: >= 0.70), and the
 end-to-end rate (charge and accounting).
 
-    python benchmarks/bench_auto_charge.py -d DB [--addons-path P] [-n 500]
+    ODOO_PYTHON benchmarks/bench_auto_charge.py -d DB [-c odoo.conf]
+        [--addons-path P] [-n 500]
+
+localstripe runs with ICP_LOCALSTRIPE_PYTHON (a python that imports localstripe;
+default: this one). ``scripts/bench auto_charge`` provides both.
 
 The database must have invoice_client_pay installed; nothing is committed.
 """
@@ -150,10 +154,13 @@ def run_bare(base, cards, amounts, currency):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-d", "--database", required=True)
+    parser.add_argument("-c", "--config", help="an Odoo configuration file")
     parser.add_argument("--addons-path")
     parser.add_argument("-n", "--size", type=int, default=500)
     args = parser.parse_args()
     odoo_args = ["-d", args.database, "--log-level=warn"]
+    if args.config:
+        odoo_args.append(f"--config={args.config}")
     if args.addons_path:
         odoo_args.append(f"--addons-path={args.addons_path}")
     config.parse_config(odoo_args)
@@ -213,6 +220,15 @@ def main():
         f"charges/s ratio: {ratio:.2f} (target >= 0.70) "
         f"{'OK' if ratio >= 0.70 else 'BELOW TARGET'}; "
         f"end-to-end ratio: {total_rate / bare_rate:.2f}"
+    )
+    # Read by scripts/bench: name, ratio, goal, label.
+    print(
+        f"BENCH auto_charge.charges {ratio:.2f} >= 0.7 "
+        f"charges/s of the scheduled action / bare stripe loop (N={args.size})"
+    )
+    print(
+        f"BENCH auto_charge.end_to_end {total_rate / bare_rate:.2f} >= 0.6 "
+        f"paid/s, charge + payment + posting / bare stripe loop (N={args.size})"
     )
     assert charged == paid == len(requests), (
         f"{charged} charged, {paid} paid of {len(requests)}"

@@ -5,7 +5,10 @@ part of the normal suite) on an existing database with invoice_client_pay
 installed, and prints its report. Everything happens inside the test's
 transaction: nothing is committed.
 
-    python benchmarks/bench_portal.py -d DB [--odoo-bin BIN] [--addons-path P]
+    python3 benchmarks/bench_portal.py -d DB [-c odoo.conf] [--odoo-bin BIN]
+        [--addons-path P]
+
+ODOO_BIN (or --odoo-bin) names the Odoo launcher; ``scripts/bench portal`` finds it.
 
 The test fails (exit code 1) when the panel's queries grow with the number of
 documents, or when /my or the checkout takes more than 1.2x /my/invoices.
@@ -23,17 +26,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-d", "--database", required=True)
-    parser.add_argument(
-        "--odoo-bin", default=os.environ.get("ODOO_BIN", "/opt/odoo19/venv/bin/odoo")
-    )
-    parser.add_argument(
-        "--addons-path",
-        default=f"/opt/odoo19/src/odoo/addons,{os.path.dirname(HERE)}",
-    )
+    parser.add_argument("-c", "--config", help="an Odoo configuration file")
+    parser.add_argument("--odoo-bin", default=os.environ.get("ODOO_BIN"))
+    parser.add_argument("--addons-path", default=os.path.dirname(HERE))
     parser.add_argument("--http-port", default="8479")
     args = parser.parse_args()
+    if not args.odoo_bin or not os.access(args.odoo_bin, os.X_OK):
+        parser.error(
+            "no Odoo launcher: set ODOO_BIN or --odoo-bin (or use scripts/bench)"
+        )
     command = [
         args.odoo_bin,
+        *(["--config", args.config] if args.config else []),
         "-d",
         args.database,
         f"--addons-path={args.addons_path}",
@@ -45,7 +49,7 @@ def main():
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     output = result.stdout + result.stderr
-    report = re.search(r"ICP BENCHMARK\n((?:  .*\n|\d.*\n)+)", output)
+    report = re.search(r"ICP BENCHMARK\n((?:  .*\n|\d.*\n|BENCH .*\n)+)", output)
     print(report.group(1) if report else output[-4000:])
     failed = re.search(r"(\d+) failed, (\d+) error", output)
     if (
