@@ -1,4 +1,5 @@
 import math
+import re
 
 from werkzeug.exceptions import NotFound
 
@@ -7,6 +8,13 @@ from odoo.fields import Command
 from odoo.http import request, route
 
 from odoo.addons.account_payment.controllers import payment as account_payment_portal
+
+# A record id in a URL or a JSON body: ASCII digits only, within PostgreSQL's
+# integer range (int() would take "²"-like Unicode digits, and "9" * 400).
+RECORD_ID_RE = re.compile(r"[0-9]{1,10}")
+MAX_RECORD_ID = 2**31 - 1
+# The most documents a reminder's pay-all link may list.
+MAX_PAY_ALL_ITEMS = 500
 
 
 class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
@@ -26,45 +34,60 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
 
     # === ACCESS === #
 
+    def _document_check_access(self, model_name, document_id, access_token=None):
+        """Odoo's check, for invoices and credit requests (documents with signed
+        payment links): a valid signed link, or a logged-in user with read
+        access. The raw portal token alone opens nothing (a link that never
+        expires), and a malformed token (not a string, non-ASCII, Unicode
+        digits, empty parts, huge numbers) is refused like a wrong one, never
+        an error. A document opened through a link carries the link's issue
+        time: links derived from it keep it (``_get_payment_link_token``)."""
+        Document = request.env[model_name]
+        if not isinstance(
+            Document, Document.pool["invoice_client_pay.payment.link.mixin"]
+        ):
+            return super()._document_check_access(model_name, document_id, access_token)
+        document_sudo = Document.sudo().browse([document_id]).exists()
+        if not document_sudo:
+            raise MissingError(request.env._("This document does not exist."))
+        if document_sudo._check_payment_link_token(access_token):
+            return document_sudo._with_payment_link_issued(access_token)
+        Document.browse([document_id]).check_access("read")
+        return document_sudo
+
     def _credit_request_check_access(self, request_id, access_token=None):
         """The credit request, sudoed, if the visitor may see it: through a valid
         signed link, or logged in with read access. Anything else - missing,
-        draft, another client's, wrong, tampered, expired or revoked link - is
-        the same plain 404."""
-        request_sudo = (
-            request.env["account.credit.request"].sudo().browse(request_id).exists()
-        )
-        if not request_sudo or not request_sudo._is_payment_link_visible():
-            raise NotFound()
-        if access_token and request_sudo._check_payment_link_token(access_token):
-            return request_sudo
-        if request.env.user._is_public():
-            raise NotFound()
-        if not (
-            request.env["account.credit.request"].browse(request_id).has_access("read")
-        ):
+        draft, another client's, wrong, tampered, expired, revoked or malformed
+        link, the raw portal token - is the same plain 404."""
+        try:
+            request_sudo = self._document_check_access(
+                "account.credit.request", request_id, access_token
+            )
+        except (AccessError, MissingError) as error:
+            raise NotFound() from error
+        if not request_sudo._is_payment_link_visible():
             raise NotFound()
         return request_sudo
 
     def _invoice_check_access(self, invoice_id, access_token=None):
-        """Like Odoo's document check, but a signed link is checked (and
-        exchanged for the portal token Odoo's routes expect), and every failure
-        is a plain 404. :return: (invoice sudo, portal access token or None)"""
-        Move = request.env["account.move"]
-        if access_token and Move._is_payment_link_token(access_token):
-            invoice_sudo = Move.sudo().browse(invoice_id).exists()
-            if not invoice_sudo or not invoice_sudo._check_payment_link_token(
-                access_token
-            ):
-                raise NotFound()
-            return invoice_sudo, invoice_sudo.access_token
+        """The invoice, sudoed, if the visitor may see it (see
+        ``_document_check_access``); every failure is a plain 404."""
         try:
-            invoice_sudo = self._document_check_access(
-                "account.move", invoice_id, access_token
-            )
+            return self._document_check_access("account.move", invoice_id, access_token)
         except (AccessError, MissingError) as error:
             raise NotFound() from error
-        return invoice_sudo, access_token
+
+    @staticmethod
+    def _cast_as_record_id(value):
+        """``value`` as a record id, or None when it is not one (see
+        ``RECORD_ID_RE``)."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not RECORD_ID_RE.fullmatch(value):
+            return None
+        record_id = int(value)
+        return record_id if 0 < record_id <= MAX_RECORD_ID else None
 
     # === CHECKS === #
 
@@ -96,8 +119,11 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
 
     def _check_provider(self, kwargs, company, partner, amount, currency):
         """The chosen provider, method and token must be ones the payment form
-        offered for this document."""
-        provider_id = self._cast_as_int(kwargs.get("provider_id"))
+        offered for this document: the check of Odoo's payment form
+        (``_get_compatible_providers``: enabled or test, published for a
+        non-employee, the document's company, currency; then the methods the
+        provider offers). Checked before any transaction exists."""
+        provider_id = self._cast_as_record_id(kwargs.get("provider_id"))
         providers_sudo = (
             request.env["payment.provider"]
             .sudo()
@@ -113,7 +139,7 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
             token_sudo = (
                 request.env["payment.token"]
                 .sudo()
-                .browse(self._cast_as_int(kwargs.get("token_id")) or [])
+                .browse(self._cast_as_record_id(kwargs.get("token_id")) or [])
                 .exists()
             )
             if not token_sudo.active or token_sudo.provider_id.id != provider_id:
@@ -121,7 +147,7 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
                     request.env._("This payment method is not available.")
                 )
             return
-        method_id = self._cast_as_int(kwargs.get("payment_method_id"))
+        method_id = self._cast_as_record_id(kwargs.get("payment_method_id"))
         methods_sudo = (
             request.env["payment.method"]
             .sudo()
@@ -303,7 +329,7 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
         invoice_ids, request_ids = set(), set()
         for item in items:
             kind, __, raw_id = (item or "").partition("-")
-            record_id = self._cast_as_int(raw_id)
+            record_id = self._cast_as_record_id(raw_id)
             if kind == "inv" and record_id:
                 invoice_ids.add(record_id)
             elif kind == "cr" and record_id:
@@ -384,13 +410,119 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
             reference_prefix=reference_prefix,
         )
 
+    # === PAY ALL: THE SIGNED LINK OF A REMINDER === #
+
+    def _parse_unpaid_items(self, items):
+        """``inv-<id>`` / ``cr-<id>`` items as (invoice ids, request ids); any
+        other item is a 404."""
+        invoice_ids, request_ids = set(), set()
+        for item in items:
+            kind, __, raw_id = (item or "").partition("-")
+            record_id = self._cast_as_record_id(raw_id)
+            if kind == "inv" and record_id:
+                invoice_ids.add(record_id)
+            elif kind == "cr" and record_id:
+                request_ids.add(record_id)
+            else:
+                raise NotFound()
+        return invoice_ids, request_ids
+
+    def _pay_all_link_check_access(self, partner_id, items, access_token):
+        """The client (sudoed) a reminder's pay-all link was made for, and those
+        of the listed invoices and credit requests that are still its own and
+        still payable (sudoed; paid ones are gone). A wrong, tampered, expired
+        or revoked link, or junk items, are a plain 404.
+
+        :return: (client, invoices, credit requests, the signed items)
+        """
+        item_list = sorted({item for item in (items or "").split(",") if item})
+        if not item_list or len(item_list) > MAX_PAY_ALL_ITEMS:
+            raise NotFound()
+        invoice_ids, request_ids = self._parse_unpaid_items(item_list)
+        partner_sudo = request.env["res.partner"].sudo().browse(partner_id).exists()
+        if not partner_sudo:
+            raise NotFound()
+        Move = request.env["account.move"].sudo()
+        CreditRequest = request.env["account.credit.request"].sudo()
+        companies = (
+            Move.browse(invoice_ids).exists().company_id
+            | CreditRequest.browse(request_ids).exists().company_id
+        )
+        if not partner_sudo._check_pay_all_token(access_token, item_list, companies):
+            raise NotFound()
+        commercial_partner = partner_sudo.commercial_partner_id
+        invoices_sudo = Move.search(
+            [
+                ("id", "in", list(invoice_ids)),
+                ("commercial_partner_id", "=", commercial_partner.id),
+                *Move._get_client_payable_domain(),
+            ],
+            order="invoice_date_due, invoice_date, id",
+        )
+        requests_sudo = CreditRequest.search(
+            [
+                ("id", "in", list(request_ids)),
+                ("commercial_partner_id", "=", commercial_partner.id),
+                *CreditRequest._get_client_payable_domain(),
+            ],
+            order="date_due, date, id",
+        )
+        return partner_sudo, invoices_sudo, requests_sudo, item_list
+
+    @route(
+        "/my/unpaid/link/<int:partner_id>/transaction/<string:items>",
+        type="jsonrpc",
+        auth="public",
+    )
+    def pay_all_link_transaction(self, partner_id, items, access_token=None, **kwargs):
+        """Create one transaction paying what a reminder's pay-all link lists
+        and is still unpaid, for exactly its total (no partial payment).
+
+        :param int partner_id: the client the link was made for
+        :param str items: the link's items (``inv-<id>``, ``cr-<id>``)
+        :param str access_token: the link's signed token
+        :param dict kwargs: the payment form's values (whitelisted)
+        """
+        partner_sudo, invoices_sudo, requests_sudo, item_list = (
+            self._pay_all_link_check_access(partner_id, items, access_token)
+        )
+        self._validate_transaction_kwargs(kwargs)
+        documents = list(invoices_sudo) + list(requests_sudo)
+        if not documents:
+            raise ValidationError(request.env._("Everything here is paid already."))
+        documents_total = self._get_documents_total(documents)
+        if not documents_total:
+            raise ValidationError(
+                request.env._(
+                    "These documents are in different currencies or companies: "
+                    "pay them separately."
+                )
+            )
+        currency, company, total = documents_total
+        amount = self._check_online_amount(kwargs.get("amount"), total, currency)
+        payment_partner_sudo = self._get_payment_partner(partner_sudo)
+        self._check_provider(kwargs, company, payment_partner_sudo, amount, currency)
+        reference_prefix = None
+        if len(documents) > 1:
+            reference_prefix = company.get_next_batch_payment_communication()
+        return self._create_document_transaction(
+            kwargs,
+            amount,
+            currency,
+            payment_partner_sudo,
+            partner_sudo._get_pay_all_path(item_list, access_token),
+            {
+                "invoice_ids": [Command.set(invoices_sudo.ids)],
+                "credit_request_ids": [Command.set(requests_sudo.ids)],
+            },
+            reference_prefix=reference_prefix,
+        )
+
     # === INVOICES (Odoo's route, hardened) === #
 
     @route()
     def invoice_transaction(self, invoice_id, access_token, **kwargs):
-        invoice_sudo, portal_token = self._invoice_check_access(
-            invoice_id, access_token
-        )
+        invoice_sudo = self._invoice_check_access(invoice_id, access_token)
         if not invoice_sudo._is_client_payable():
             raise ValidationError(request.env._("This invoice cannot be paid anymore."))
         currency = invoice_sudo.currency_id
@@ -415,7 +547,7 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
             currency,
         )
         kwargs["is_validation"] = False
-        return super().invoice_transaction(invoice_id, portal_token, **kwargs)
+        return super().invoice_transaction(invoice_id, access_token, **kwargs)
 
     @route()
     def overdue_invoices_transaction(self, payment_reference, **kwargs):
@@ -426,10 +558,47 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
             )
             if not overdue_invoices:
                 raise ValidationError(request.env._("You have no overdue invoice."))
+            currency = overdue_invoices[:1].currency_id
+            companies = overdue_invoices.company_id
+            if len(companies) > 1 or len(overdue_invoices.currency_id) > 1:
+                raise ValidationError(
+                    request.env._(
+                        "Your overdue invoices are in different currencies or "
+                        "companies: pay them separately."
+                    )
+                )
             kwargs["amount"] = self._check_online_amount(
                 kwargs.get("amount"),
                 sum(overdue_invoices.mapped("amount_residual")),
-                overdue_invoices[:1].currency_id,
+                currency,
+            )
+            self._check_provider(
+                kwargs,
+                companies,
+                request.env.user.partner_id,
+                kwargs["amount"],
+                currency,
             )
             kwargs["is_validation"] = False
         return super().overdue_invoices_transaction(payment_reference, **kwargs)
+
+    # === ODOO'S /payment/pay FOR AN INVOICE === #
+
+    def _get_extra_payment_form_values(
+        self, invoice_id=None, access_token=None, **kwargs
+    ):
+        """Odoo's form hands the invoice's raw portal token to the browser (to
+        pay, and in the landing route): it gets a signed link instead."""
+        form_values = super()._get_extra_payment_form_values(
+            invoice_id=invoice_id, access_token=access_token, **kwargs
+        )
+        invoice_id = self._cast_as_record_id(invoice_id)
+        if invoice_id and "transaction_route" in form_values:
+            invoice_sudo = request.env["account.move"].sudo().browse(invoice_id)
+            form_values.update(
+                {
+                    "landing_route": invoice_sudo._get_payment_link_path(),
+                    "access_token": invoice_sudo._get_payment_link_token(),
+                }
+            )
+        return form_values

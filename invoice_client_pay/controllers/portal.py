@@ -1,7 +1,8 @@
+import re
 from collections import OrderedDict
 
 from odoo import fields
-from odoo.http import request, route
+from odoo.http import content_disposition, request, route
 from odoo.tools.misc import format_amount, format_date
 
 from odoo.addons.account_payment.controllers.portal import PortalAccount
@@ -14,6 +15,8 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
     """Client pages of the portal.
 
     - `/my` (Odoo's) gets the "Unpaid Invoices & Credit Requests" panel.
+    - `/my/credit` is the client's credit statement (pager, running balance,
+      PDF).
     - `/my/credit_requests` lists the client's credit requests (pager, sorting,
       filters).
     - `/my/credit_requests/<id>` shows one, with Pay Now, chatter and PDF;
@@ -48,7 +51,8 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
         """The client's open invoices and credit requests, and credit balance.
 
         A fixed number of queries whatever the number of documents: two searches,
-        batched prefetching of their fields, one grouped balance query.
+        batched prefetching of their fields, one grouped balance query, one
+        grouped query per model for the last reminders.
         """
         invoices_sudo, requests_sudo = self._get_unpaid_documents()
         today = fields.Date.context_today(request.env.user)
@@ -71,6 +75,12 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
             )
             for credit_request in requests_sudo
         ]
+        # "Reminded on": one grouped query for all the rows.
+        reminded_on = request.env["res.partner"]._get_reminded_on(
+            [*invoices_sudo, *requests_sudo]
+        )
+        for row, document in zip(rows, [*invoices_sudo, *requests_sudo], strict=True):
+            row["reminded_on"] = reminded_on.get(document)
         company = request.env.company
         commercial_partner = request.env.user.partner_id.commercial_partner_id
         balance = commercial_partner.sudo().with_company(company).client_credit_balance
@@ -96,6 +106,79 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
                 env, document.amount_residual, document.currency_id
             ),
         }
+
+    # === CREDIT STATEMENT === #
+
+    _credit_statement_per_page = 20
+
+    @route(
+        ["/my/credit", "/my/credit/page/<int:page>"],
+        type="http",
+        auth="user",
+        website=True,
+        sitemap=False,
+    )
+    def portal_my_credit(self, page=1, report_type=None, download=False, **kw):
+        """The client's credit statement: every movement of the credit of the
+        user's commercial entity in the current company, oldest first (the
+        newest page last), with the running balance. ``report_type=pdf`` (or
+        ``html``) gives the whole statement as a document."""
+        partner_sudo = request.env.user.partner_id.commercial_partner_id.sudo()
+        company = request.env.company
+        if report_type in ("html", "pdf"):
+            return self._show_credit_statement(
+                partner_sudo, company, report_type, download
+            )
+        step = self._credit_statement_per_page
+        Line = request.env["account.move.line"]
+        total = Line._count_client_credit_movements(partner_sudo, company)
+        pager = portal_pager(url="/my/credit", total=total, page=page, step=step)
+        rows = Line._read_client_credit_statement(
+            partner_sudo, company, offset=pager["offset"], limit=step
+        )
+        balance = partner_sudo.with_company(company).client_credit_balance
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "page_name": "credit_statement",
+                "pager": pager,
+                "statement_rows": rows,
+                "statement_total": total,
+                "currency": company.currency_id,
+                "client_credit_balance": balance,
+                "default_url": "/my/credit",
+            }
+        )
+        return request.render("invoice_client_pay.portal_my_credit", values)
+
+    def _show_credit_statement(self, partner_sudo, company, report_type, download):
+        """The statement of ``partner_sudo`` (the user's own commercial entity)
+        rendered as the ``report_client_credit_statement`` document."""
+        report_ref = "invoice_client_pay.action_report_client_credit_statement"
+        Report = request.env["ir.actions.report"].sudo().with_company(company)
+        render = getattr(Report, f"_render_qweb_{report_type}")
+        content = render(
+            report_ref, partner_sudo.ids, data={"report_type": report_type}
+        )[0]
+        headers = [
+            (
+                "Content-Type",
+                "application/pdf" if report_type == "pdf" else "text/html",
+            ),
+            ("Content-Length", len(content)),
+        ]
+        if report_type == "pdf":
+            filename = re.sub(r"\W+", "_", f"Credit Statement {partner_sudo.name}")
+            headers.append(
+                (
+                    "Content-Disposition",
+                    content_disposition(
+                        f"{filename}.pdf",
+                        disposition_type="attachment" if download else "inline",
+                    ),
+                )
+            )
+        return request.make_response(content, headers=headers)
 
     # === CREDIT REQUESTS: LIST === #
 
@@ -292,21 +375,81 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
             values["mixed_error"] = True
         return request.render("invoice_client_pay.portal_pay_unpaid_page", values)
 
+    # === PAY ALL: THE SIGNED LINK OF A REMINDER === #
+
+    @route(
+        "/my/unpaid/link/<int:partner_id>",
+        type="http",
+        auth="public",
+        methods=["GET"],
+        website=True,
+        sitemap=False,
+    )
+    def portal_pay_all_link(self, partner_id, items=None, access_token=None, **kw):
+        """The pay-several checkout of a reminder's pay-all link, without
+        login: what the link lists and is still unpaid, for the client it was
+        made for (partner, amounts, currency and company from the documents)."""
+        partner_sudo, invoices_sudo, requests_sudo, item_list = (
+            self._pay_all_link_check_access(partner_id, items, access_token)
+        )
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "page_name": "pay_unpaid",
+                "invoices": invoices_sudo,
+                "credit_requests": requests_sudo,
+            }
+        )
+        documents = list(invoices_sudo) + list(requests_sudo)
+        documents_total = documents and self._get_documents_total(documents)
+        if not documents:
+            values["nothing_to_pay"] = True
+        elif documents_total:
+            currency, company, total = documents_total
+            values.update(
+                self._get_payment_form_values(
+                    self._get_payment_partner(partner_sudo),
+                    company,
+                    total,
+                    currency,
+                    f"/my/unpaid/link/{partner_sudo.id}/transaction/"
+                    f"{','.join(item_list)}",
+                    partner_sudo._get_pay_all_path(item_list, access_token),
+                    access_token=access_token,
+                )
+            )
+        else:
+            values["mixed_error"] = True
+        return request.render("invoice_client_pay.portal_pay_unpaid_page", values)
+
     # === INVOICES === #
 
     @route()
     def portal_my_invoice_detail(self, invoice_id, access_token=None, **kw):
-        invoice_sudo, portal_token = self._invoice_check_access(
-            invoice_id, access_token
+        # Every refusal is a plain 404 (Odoo's route would redirect). Odoo's
+        # route goes on with the signed link (its document check accepts it),
+        # so the page (payment form, chatter, PDF) does too; a logged-in
+        # client's page carries no token at all.
+        invoice_sudo = self._invoice_check_access(invoice_id, access_token)
+        if not invoice_sudo._check_payment_link_token(access_token):
+            access_token = None
+        return super().portal_my_invoice_detail(
+            invoice_id, access_token=access_token, **kw
         )
-        response = super().portal_my_invoice_detail(
-            invoice_id, access_token=portal_token, **kw
+
+    # === PAGER === #
+
+    def _get_page_view_values(
+        self, document, access_token, values, session_history, no_breadcrumbs, **kwargs
+    ):
+        values = super()._get_page_view_values(
+            document, access_token, values, session_history, no_breadcrumbs, **kwargs
         )
-        qcontext = getattr(response, "qcontext", None)
-        if qcontext and portal_token and portal_token != access_token:
-            # Opened through a signed link: the page (payment form, chatter)
-            # goes on with that link, never with the raw portal token.
-            for key in ("access_token", "token"):
-                if qcontext.get(key) == portal_token:
-                    qcontext[key] = access_token
-        return response
+        if isinstance(document, document.pool["invoice_client_pay.payment.link.mixin"]):
+            # Odoo's pager links the previous and next documents with their raw
+            # portal tokens: plain URLs instead (the pager walks the logged-in
+            # client's own list).
+            for key in ("prev_record", "next_record"):
+                if isinstance(values.get(key), str):
+                    values[key] = values[key].split("?", 1)[0]
+        return values

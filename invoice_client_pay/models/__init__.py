@@ -10,4 +10,8 @@ from . import payment_transaction
 from . import res_company
 from . import res_config_settings
 from . import res_partner
+from . import report_client_credit_statement
 from . import stripe_event
+from . import reminder_schedule
+from . import reminder_step
+from . import reminder_log

@@ -24,3 +24,11 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.auto_charge_retry_delay_hours",
         readonly=False,
     )
+    payment_reminder_schedule_id = fields.Many2one(
+        related="company_id.payment_reminder_schedule_id",
+        readonly=False,
+    )
+    pending_payment_validity_days = fields.Integer(
+        related="company_id.pending_payment_validity_days",
+        readonly=False,
+    )

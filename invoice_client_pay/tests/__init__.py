@@ -7,8 +7,10 @@ from . import test_portal_credit_request
 from . import test_take_payment
 from . import test_portal_pay_several
 from . import test_payment_link
+from . import test_portal_security
 from . import test_auto_charge
 from . import test_stripe_webhook
+from . import test_payment_receipts
 from . import test_concurrency
 from . import test_portal_benchmark
 from . import test_portal_tours
@@ -18,3 +20,11 @@ from . import test_stripe_localstripe
 from . import test_localstripe
 from . import test_payment_concurrency
 from . import test_cash_basis
+from . import test_credit_statement
+from . import test_reports
+from . import test_i18n
+from . import test_promised_money
+from . import test_rights
+from . import test_payment_reminders
+from . import test_pay_all_link
+from . import test_reminder_concurrency

@@ -108,3 +108,13 @@ registry.category("web_tour.tours").add("icp_tour_pay_invoice_by_link", {
         ...payOnThisPage("#pay_with"),
     ],
 });
+
+registry.category("web_tour.tours").add("icp_tour_pay_all_link", {
+    steps: () => [
+        {
+            content: "The reminder's pay-all link opens the checkout without login",
+            trigger: ".o_icp_pay_unpaid_page .o_icp_total:contains('420.00')",
+        },
+        ...payOnThisPage(".o_icp_pay_unpaid_page"),
+    ],
+});
