@@ -1,3 +1,4 @@
+import re
 import time
 import uuid
 
@@ -5,6 +6,16 @@ from odoo import api, models
 from odoo.tools.misc import consteq, hmac
 
 PAYMENT_LINK_SCOPE = "invoice_client_pay.payment_link"
+# ``<issued>.<signature>``: ASCII digits only (no Unicode digits such as "²"),
+# at most 12 of them, then the hex SHA-256 HMAC. Anything else is not a link.
+PAYMENT_LINK_TOKEN_RE = re.compile(r"([0-9]{1,12})\.([0-9a-f]{64})")
+# The portal chatter's visitor identity: a partner id and the hex HMAC of
+# ``mail.thread._sign_token``.
+CHATTER_PID_RE = re.compile(r"[0-9]{1,10}")
+CHATTER_HASH_RE = re.compile(r"[0-9a-f]{64}")
+# Context key: the issue time of the link a page was opened with, per document
+# (``{"<model>,<id>": issued}``), which the links derived on that page keep.
+PAYMENT_LINK_ISSUED_KEY = "payment_link_issued"
 
 
 class PaymentLinkMixin(models.AbstractModel):
@@ -22,9 +33,13 @@ class PaymentLinkMixin(models.AbstractModel):
     - a link expires ``payment_link_validity_days`` after ``issued`` (read from
       the company when the link is checked, 0 = never).
 
-    The document's raw ``access_token`` never leaves the server: the portal
-    links Odoo makes for the document (portal URL, share URL, the access button
-    of notification emails) carry a signed token instead.
+    The document's raw ``access_token`` never leaves the server, and alone it
+    opens nothing (the controllers' ``_document_check_access`` and the chatter's
+    ``_get_thread_with_access`` refuse it): the portal links Odoo makes for the
+    document (portal URL, share URL, the access button of notification emails)
+    carry a signed token instead. A page opened through a link derives its links
+    with that link's issue time (``_get_payment_link_token``), so no link ever
+    outlives the one it came from.
 
     The mixin does not inherit ``portal.mixin`` but overrides its methods: a
     model using it lists it BEFORE ``portal.mixin`` and the mail models in its
@@ -103,23 +118,35 @@ class PaymentLinkMixin(models.AbstractModel):
     def _get_thread_with_access(
         self, thread_id, *, hash=None, pid=None, token=None, **kwargs
     ):
-        # The portal chatter of a document opened through a payment link reads
-        # with the link's signed token (the raw token is never handed out).
-        thread = super()._get_thread_with_access(
-            thread_id, hash=hash, pid=pid, token=token, **kwargs
-        )
-        return thread or self._get_thread_with_signed_link(thread_id, token)
+        # Logged in: the user's own rights. Otherwise only a valid signed link
+        # opens the chatter - never the raw portal token, nor a visitor identity
+        # (``hash``/``pid``) alone, which would outlive the link. A malformed or
+        # forged identity next to a link is refused too: a plain 404.
+        thread = super()._get_thread_with_access(thread_id, **kwargs)
+        if thread:
+            return thread
+        thread_sudo = self._get_thread_with_signed_link(thread_id, token)
+        if thread_sudo and thread_sudo._check_chatter_identity(hash, pid):
+            return thread_sudo
+        return self.browse()
 
     # === BUSINESS METHODS - SIGNED TOKENS === #
 
     @api.model
+    def _parse_payment_link_token(self, token):
+        """The issue time of ``token`` if it has the shape of a signed link, else
+        None. Safe on anything a request may carry (non-strings, non-ASCII,
+        Unicode digits, empty parts, huge numbers)."""
+        if not isinstance(token, str):
+            return None
+        match = PAYMENT_LINK_TOKEN_RE.fullmatch(token)
+        return int(match.group(1)) if match else None
+
+    @api.model
     def _is_payment_link_token(self, token):
         """Whether ``token`` has the shape of a signed link (vs a raw portal
-        token, which is a UUID)."""
-        if not isinstance(token, str):
-            return False
-        issued, sep, signature = token.partition(".")
-        return bool(sep and issued.isdigit() and len(issued) <= 12 and signature)
+        token, which is a UUID, or garbage)."""
+        return self._parse_payment_link_token(token) is not None
 
     def _get_payment_link_signature(self, issued):
         self.ensure_one()
@@ -129,21 +156,39 @@ class PaymentLinkMixin(models.AbstractModel):
             (self._name, self.id, self.sudo().access_token or "", int(issued)),
         )
 
-    def _get_payment_link_token(self):
-        """A fresh signed token for this document (creates its portal token if
-        it has none yet)."""
+    def _get_payment_link_token(self, issued=None):
+        """A signed token for this document (creates its portal token if it has
+        none yet), issued at ``issued``; by default at the issue time of the
+        link the current page was opened with (``_with_payment_link_issued``),
+        else now."""
         self.ensure_one()
         self.sudo()._portal_ensure_token()
-        issued = int(time.time())
+        if issued is None:
+            issued = self.env.context.get(PAYMENT_LINK_ISSUED_KEY, {}).get(
+                f"{self._name},{self.id}"
+            )
+        if issued is None:
+            issued = int(time.time())
         return f"{issued}.{self._get_payment_link_signature(issued)}"
+
+    def _with_payment_link_issued(self, token):
+        """This document with the issue time of ``token`` (a checked link) in
+        its context: every link derived from it keeps that issue time."""
+        self.ensure_one()
+        issued = self._parse_payment_link_token(token)
+        links_issued = {
+            **self.env.context.get(PAYMENT_LINK_ISSUED_KEY, {}),
+            f"{self._name},{self.id}": issued,
+        }
+        return self.with_context(**{PAYMENT_LINK_ISSUED_KEY: links_issued})
 
     def _check_payment_link_token(self, token):
         """True only for a well-formed, untampered, unrevoked, unexpired link."""
         self.ensure_one()
-        if not self._is_payment_link_token(token) or not self.sudo().access_token:
+        issued = self._parse_payment_link_token(token)
+        if issued is None or not self.sudo().access_token:
             return False
-        issued_str, __, signature = token.partition(".")
-        issued = int(issued_str)
+        signature = token.partition(".")[2]
         if not consteq(signature, self._get_payment_link_signature(issued)):
             return False
         now = time.time()
@@ -188,6 +233,24 @@ class PaymentLinkMixin(models.AbstractModel):
         ):
             return document_sudo
         return self.browse()
+
+    def _check_chatter_identity(self, hash_, pid):
+        """Whether the portal chatter's visitor identity is absent, or well
+        formed and signed for this document (see ``mail.thread._sign_token``;
+        revoking the links changes it). Safe on anything a request carries."""
+        self.ensure_one()
+        if not hash_ and not pid:
+            return True
+        if isinstance(pid, int) and not isinstance(pid, bool):
+            pid = str(pid)
+        if not (
+            isinstance(pid, str)
+            and isinstance(hash_, str)
+            and CHATTER_PID_RE.fullmatch(pid)
+            and CHATTER_HASH_RE.fullmatch(hash_)
+        ):
+            return False
+        return consteq(hash_, self._sign_token(int(pid)))
 
     # === HOOKS === #
 
