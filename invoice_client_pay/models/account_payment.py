@@ -1,5 +1,8 @@
 from odoo import api, fields, models
 
+# How many runs of the receipts' scheduled action try to send a receipt.
+RECEIPT_MAX_ATTEMPTS = 24
+
 
 class AccountPayment(models.Model):
     """Payments of credit requests (the client's credit), offline refunds of
@@ -29,6 +32,27 @@ class AccountPayment(models.Model):
         index="btree_not_null",
         help="The client's receipt of this payment is sent by a scheduled action.",
     )
+    icp_receipt_attempts = fields.Integer(
+        string="Receipt Attempts",
+        copy=False,
+        readonly=True,
+        help="How many times sending the client's receipt failed.",
+    )
+    icp_stripe_dispute_id = fields.Char(
+        string="Stripe Dispute",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        help="The Stripe dispute whose money this payment moves: outbound when "
+        "the client's bank took it back, inbound when the dispute was won.",
+    )
+    icp_dispute_transaction_id = fields.Many2one(
+        comodel_name="payment.transaction",
+        string="Disputed Transaction",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+    )
 
     # === CRUD METHODS === #
 
@@ -55,6 +79,33 @@ class AccountPayment(models.Model):
         return res
 
     # === BUSINESS METHODS === #
+
+    def _log_receipt_failure(self, error):
+        """The receipt could not be sent: say so in the chatter (the first time,
+        and when giving up), and retry at the next run until
+        ``RECEIPT_MAX_ATTEMPTS``."""
+        self.ensure_one()
+        self.icp_receipt_attempts += 1
+        give_up = self.icp_receipt_attempts >= RECEIPT_MAX_ATTEMPTS
+        if give_up:
+            self.icp_receipt_pending = False
+            body = self.env._(
+                "The client's receipt could not be sent (%(error)s) after "
+                "%(count)s attempts: it will not be retried. The payment is booked.",
+                error=str(error) or type(error).__name__,
+                count=self.icp_receipt_attempts,
+            )
+        elif self.icp_receipt_attempts == 1:
+            body = self.env._(
+                "The client's receipt could not be sent (%(error)s): it will be "
+                "retried. The payment is booked.",
+                error=str(error) or type(error).__name__,
+            )
+        else:
+            return
+        self.message_post(body=body)
+        if self.credit_request_id:
+            self.credit_request_id.message_post(body=body)
 
     def _apply_arrived_client_credit(self):
         """New money that pays no invoice of its own is credit: let it pay the

@@ -1,7 +1,14 @@
+import logging
+
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.fields import Command
 
+from odoo.addons.payment import utils as payment_utils
+from odoo.addons.payment_stripe import const as stripe_const
+
 from ..utils import lock_rows
+
+_logger = logging.getLogger(__name__)
 
 # Transaction states whose money may still arrive: it must not be asked twice.
 IN_FLIGHT_STATES = ("draft", "pending", "authorized")
@@ -309,39 +316,48 @@ class PaymentTransaction(models.Model):
         )
 
     def _send_payment_receipts(self, payments):
-        """Email the client a receipt of each payment just created.
+        """Queue the client's receipt of each payment just created.
 
-        Charges made in bulk (auto-charge, ``icp_defer_receipts``) leave their
-        receipts (a PDF each) to a scheduled action of their own: charging does
-        not wait on them.
+        Booking the money never waits on an email or a PDF: the receipt (a PDF
+        each) is sent by a scheduled action of its own, triggered now, so it
+        runs once the payment is committed. A receipt that fails is retried
+        there, never raised here.
         """
-        if self.env.context.get("icp_defer_receipts"):
-            payments.sudo().icp_receipt_pending = True
-            self.env.ref("invoice_client_pay.ir_cron_send_payment_receipts")._trigger()
+        if not payments:
             return
-        template = self.env.ref(
-            "invoice_client_pay.mail_template_online_payment_receipt",
-            raise_if_not_found=False,
-        )
-        if not template:
-            return
-        for payment in payments.filtered(lambda pay: pay.partner_id.email):
-            payment.message_post_with_source(template, subtype_xmlid="mail.mt_comment")
+        payments.sudo().icp_receipt_pending = True
+        self.env.ref("invoice_client_pay.ir_cron_send_payment_receipts")._trigger()
 
     @api.model
     def _cron_send_payment_receipts(self, limit=500):
+        """Send the queued receipts, each on its own: one that fails (the PDF
+        renderer down, a report error) is written in the chatter and left
+        queued for the next run, up to ``RECEIPT_MAX_ATTEMPTS`` runs."""
         payments = self.env["account.payment"].search(
             [("icp_receipt_pending", "=", True)], limit=limit, order="id"
         )
         in_cron = bool(self.env.context.get("ir_cron_progress_id"))
         for payment in payments:
-            payment.icp_receipt_pending = False
-            payment.payment_transaction_id.with_context(
-                icp_defer_receipts=False
-            )._send_payment_receipts(payment)
+            try:
+                with self.env.cr.savepoint():
+                    payment.payment_transaction_id._send_payment_receipt(payment)
+                    payment.icp_receipt_pending = False
+            except Exception as error:  # noqa: BLE001 - any failure is retried
+                _logger.warning(
+                    "Receipt of payment %s not sent.", payment.id, exc_info=True
+                )
+                payment._log_receipt_failure(error)
             if in_cron:
                 self.env["ir.cron"]._commit_progress(1)
         return True
+
+    def _send_payment_receipt(self, payment):
+        template = self.env.ref(
+            "invoice_client_pay.mail_template_online_payment_receipt",
+            raise_if_not_found=False,
+        )
+        if template and payment.partner_id.email:
+            payment.message_post_with_source(template, subtype_xmlid="mail.mt_comment")
 
     # === BUSINESS METHODS - MONEY GOING BACK === #
 
@@ -393,32 +409,182 @@ class PaymentTransaction(models.Model):
         return True
 
     def _process_dispute(self, dispute):
-        """A chargeback: take the credit back and flag the client. Idempotent."""
+        """A chargeback: the disputed amount (all or part of the payment) goes
+        back to the client's bank, so it is no longer the client's credit.
+
+        It is booked as Odoo books money paid back: an outbound customer payment
+        of the disputed amount, matched with the client's credit (this
+        payment's first). Credit already spent stays spent: the client then owes
+        the disputed amount. The client is flagged. Idempotent per dispute.
+
+        :param dict dispute: Stripe's Dispute object.
+        :return: the outbound payment, or None when nothing was done.
+        """
         self.ensure_one()
-        if self.icp_disputed:
-            return False
+        lock_rows(self)
+        dispute_id = self._get_dispute_id(dispute)
+        if self.state != "done" or self._get_dispute_payments(dispute_id, "outbound"):
+            return None
+        amount = self._get_dispute_amount(dispute)
+        if self.currency_id.compare_amounts(amount, 0) <= 0:
+            return None
+        payment = self._create_dispute_payment(dispute_id, "outbound", amount)
+        debits = payment.move_id.line_ids._filter_open_receivable("debit")
+        source_credits = (
+            self._get_linked_payments() | self.payment_id
+        ).move_id.line_ids._filter_open_receivable("credit")
+        debits._reconcile_refund_with_client_credit(source_credits)
         self.icp_disputed = True
-        partner = self.partner_id.commercial_partner_id
-        partner.sudo().icp_payment_disputed = True
-        amount = self.currency_id.format(self.amount)
-        self._take_back_money(
-            self.env._(
-                "Payment %(ref)s (%(amount)s) was disputed by the client (Stripe "
-                "dispute %(dispute)s, reason: %(reason)s): its credit was taken back.",
-                ref=self.reference,
-                amount=amount,
-                dispute=dispute.get("id") or "?",
-                reason=dispute.get("reason") or "?",
-            )
+        partner = self.partner_id.commercial_partner_id.sudo()
+        partner.icp_payment_disputed = True
+        message = self.env._(
+            "Payment %(ref)s: the client disputed %(amount)s with their bank "
+            "(Stripe dispute %(dispute)s, reason: %(reason)s). That amount was "
+            "taken back from the client's credit: %(payment)s.",
+            ref=self.reference,
+            amount=self.currency_id.format(amount),
+            dispute=dispute_id,
+            reason=str(dispute.get("reason") or "?"),
+            payment=payment._get_html_link(),
         )
-        partner.sudo().message_post(
-            body=self.env._(
-                "Client flagged: payment %(ref)s (%(amount)s) was disputed.",
-                ref=self.reference,
-                amount=amount,
-            )
+        self._log_message_on_linked_documents(message)
+        partner.message_post(body=message)
+        return payment
+
+    def _process_dispute_won(self, dispute):
+        """A dispute closed in our favour (``charge.dispute.closed`` with status
+        ``won``, or ``charge.dispute.funds_reinstated``): the money the dispute
+        took is back, and so is the client's credit, as an inbound payment of
+        that amount (which then pays open invoices like any arriving credit).
+        Idempotent per dispute: the two events of one dispute give it back once.
+
+        :param dict dispute: Stripe's Dispute object.
+        :return: the inbound payment, or None when nothing was done.
+        """
+        self.ensure_one()
+        lock_rows(self)
+        dispute_id = self._get_dispute_id(dispute)
+        withdrawals = self._get_dispute_payments(dispute_id, "outbound")
+        if not withdrawals or self._get_dispute_payments(dispute_id, "inbound"):
+            return None
+        amount = self.currency_id.round(sum(withdrawals.mapped("amount")))
+        payment = self._create_dispute_payment(dispute_id, "inbound", amount)
+        self.icp_disputed = bool(self._get_open_dispute_ids(self.id))
+        partner = self.partner_id.commercial_partner_id.sudo()
+        if not self._get_open_dispute_ids(False, partner):
+            partner.icp_payment_disputed = False
+        message = self.env._(
+            "Payment %(ref)s: Stripe dispute %(dispute)s was won and %(amount)s "
+            "reinstated. The client's credit is back: %(payment)s.",
+            ref=self.reference,
+            amount=self.currency_id.format(amount),
+            dispute=dispute_id,
+            payment=payment._get_html_link(),
         )
-        return True
+        self._log_message_on_linked_documents(message)
+        partner.message_post(body=message)
+        return payment
+
+    def _get_dispute_id(self, dispute):
+        self.ensure_one()
+        dispute_id = dispute.get("id")
+        return dispute_id if isinstance(dispute_id, str) else f"{self.reference}"
+
+    def _get_dispute_amount(self, dispute):
+        """The disputed amount in the transaction's currency: the dispute's
+        amount (all of the payment when Stripe gives none), at most what is not
+        disputed yet."""
+        self.ensure_one()
+        currency = self.currency_id
+        amount = currency.round(self.amount)
+        minor = dispute.get("amount")
+        if isinstance(minor, int) and not isinstance(minor, bool) and minor > 0:
+            amount = min(
+                amount,
+                payment_utils.to_major_currency_units(
+                    minor,
+                    currency,
+                    arbitrary_decimal_number=stripe_const.CURRENCY_DECIMALS.get(
+                        currency.name
+                    ),
+                ),
+            )
+        already = self._get_dispute_payments(None, "outbound")
+        won = self._get_dispute_payments(None, "inbound")
+        disputed = sum(already.mapped("amount")) - sum(won.mapped("amount"))
+        return max(currency.round(min(amount, self.amount - disputed)), 0.0)
+
+    def _get_dispute_payments(self, dispute_id, payment_type):
+        """The posted payments booked for this transaction's disputes (all of
+        them when ``dispute_id`` is None)."""
+        self.ensure_one()
+        domain = [
+            ("icp_dispute_transaction_id", "=", self.id),
+            ("payment_type", "=", payment_type),
+            ("state", "not in", ("draft", "canceled", "rejected")),
+        ]
+        if dispute_id is not None:
+            domain.append(("icp_stripe_dispute_id", "=", dispute_id))
+        return self.env["account.payment"].sudo().search(domain)
+
+    def _get_open_dispute_ids(self, transaction_id, partner=None):
+        """The disputes whose money was taken and not reinstated, of one
+        transaction (``transaction_id``) or of a client (``partner``)."""
+        domain = [
+            ("icp_stripe_dispute_id", "!=", False),
+            ("state", "not in", ("draft", "canceled", "rejected")),
+        ]
+        if transaction_id:
+            domain.append(("icp_dispute_transaction_id", "=", transaction_id))
+        else:
+            domain.append(("partner_id", "=", partner.id))
+        payments = self.env["account.payment"].sudo().search(domain)
+        taken = payments.filtered(lambda pay: pay.payment_type == "outbound")
+        back = payments - taken
+        return set(taken.mapped("icp_stripe_dispute_id")) - set(
+            back.mapped("icp_stripe_dispute_id")
+        )
+
+    def _create_dispute_payment(self, dispute_id, payment_type, amount):
+        """Post the payment moving a dispute's money: ``outbound`` when the bank
+        takes it, ``inbound`` when it is reinstated."""
+        self.ensure_one()
+        journal = self.provider_id.journal_id
+        if payment_type == "outbound":
+            memo = self.env._(
+                "Dispute %(dispute)s of %(ref)s", dispute=dispute_id, ref=self.reference
+            )
+        else:
+            memo = self.env._(
+                "Dispute %(dispute)s of %(ref)s won",
+                dispute=dispute_id,
+                ref=self.reference,
+            )
+        values = {
+            "payment_type": payment_type,
+            "partner_type": "customer",
+            "partner_id": self.partner_id.commercial_partner_id.id,
+            "company_id": self.company_id.id,
+            "currency_id": self.currency_id.id,
+            "journal_id": journal.id,
+            "amount": amount,
+            "memo": memo,
+            "icp_stripe_dispute_id": dispute_id,
+            "icp_dispute_transaction_id": self.id,
+        }
+        method_lines = journal._get_available_payment_method_lines(payment_type)
+        if method_lines:
+            values["payment_method_line_id"] = method_lines[:1].id
+        # Posting an inbound one lets the credit pay open invoices, like any
+        # arriving credit.
+        payment = (
+            self.env["account.payment"]
+            .sudo()
+            .with_context(force_payment_move=True)
+            .create(values)
+        )
+        payment.action_post()
+        return payment
 
     def _process_late_failure(self, message):
         """A direct debit failed after it was accepted: the transaction goes to

@@ -212,6 +212,8 @@ class TestInvoicePaymentLink(ClientPayHttpCommon):
         tx = self._new_tx(self.credit_request)
         tx._set_done()
         tx._post_process()
+        # The receipt goes once the payment is committed, by its scheduled action.
+        self.env["payment.transaction"]._cron_send_payment_receipts()
         receipt = tx.payment_id.message_ids.filtered(
             lambda m: "Payment Receipt" in (m.subject or "")
         )
@@ -221,6 +223,7 @@ class TestInvoicePaymentLink(ClientPayHttpCommon):
         # Replayed post-processing: no second receipt.
         tx.is_post_processed = False
         tx._post_process()
+        self.env["payment.transaction"]._cron_send_payment_receipts()
         self.assertEqual(
             len(
                 tx.payment_id.message_ids.filtered(
@@ -232,6 +235,7 @@ class TestInvoicePaymentLink(ClientPayHttpCommon):
         invoice_tx = self._new_tx(self.env["account.credit.request"], self.invoice)
         invoice_tx._set_done()
         invoice_tx._post_process()
+        self.env["payment.transaction"]._cron_send_payment_receipts()
         self.assertTrue(
             invoice_tx.payment_id.message_ids.filtered(
                 lambda m: "Payment Receipt" in (m.subject or "")

@@ -1,9 +1,13 @@
 import json
 import time
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.tests import HttpCase, tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.payment.models.payment_transaction import PaymentTransaction
 
 from .common_stripe import PM_SEPA, StripeClientCommon
 
@@ -105,24 +109,102 @@ class TestStripeWebhook(StripeClientCommon, HttpCase):
     def test_malformed_requests_are_4xx(self):
         __, tx = self._pending_sepa_request()
         event = self._event("payment_intent.succeeded", self._intent(tx, "succeeded"))
+        now = int(time.time())
         cases = {
             "no header": (event, False),
             "garbage header": (event, "garbage"),
-            "header without v1": (event, f"t={int(time.time())}"),
+            "empty header": (event, ""),
+            "header without v1": (event, f"t={now}"),
+            "header without t": (event, "v1=abc"),
             "bad timestamp": (event, "t=abc,v1=def"),
+            "timestamp not a number": (event, "t=1e9,v1=def"),
+            "parts without =": (event, "t,v1"),
+            "only commas": (event, ",,,,"),
+            "non-ASCII header": (event, f"t={now},v1=\xe9\xff".encode("latin-1")),
+            "non-UTF-8 header": (event, b"t=\xc3\x28,v1=\xa0\xa1"),
+            "huge header": (event, f"t={now}," + "v1=" + "a" * 20000),
+            "huge timestamp": (event, "t=" + "9" * 4000 + ",v1=abc"),
             "not json": ("{not json", None),
+            "empty body": ("", None),
             "not an event": ('["a list"]', None),
             "no object": ({"id": "evt_1", "type": "x", "data": {}}, None),
+            "data not a dict": ({"id": "evt_1", "type": "x", "data": 5}, None),
+            "id not a string": (
+                {"id": 12, "type": "x", "data": {"object": {"id": "pi_1"}}},
+                None,
+            ),
+            "type not a string": (
+                {"id": "evt_1", "type": ["x"], "data": {"object": {}}},
+                None,
+            ),
+            "object id not a string": (
+                {"id": "evt_1", "type": "x", "data": {"object": {"id": 7}}},
+                None,
+            ),
+            "deeply nested": ("[" * 100000 + "]" * 100000, None),
+            "deeply nested object": ('{"a":' * 5000 + "1" + "}" * 5000, None),
         }
         for name, (body, header) in cases.items():
             with self.subTest(name):
                 response = self._post(body, header=header)
                 self.assertTrue(400 <= response.status_code < 500, response.status_code)
+        with self.subTest("non-UTF-8 body"):
+            headers = {
+                "Content-Type": "application/json",
+                "Stripe-Signature": f"t={now},v1=abc",
+            }
+            response = self.url_open(
+                WEBHOOK_URL, data=b'{"id": "\xff\xfe"}', headers=headers
+            )
+            self.assertEqual(response.status_code, 400)
         # Signed, but the object lacks what payment_stripe needs: a 400.
         broken = self._event("payment_intent.succeeded", {"description": tx.reference})
         response = self._post(broken)
         self.assertEqual(response.status_code, 400)
         self.assertEqual(tx.state, "pending")
+        self.assertFalse(
+            self.env["invoice_client_pay.stripe.event"].search(
+                [("event_id", "=", event["id"])]
+            ),
+            "Nothing refused is recorded.",
+        )
+
+    def test_refusal_says_the_same_with_and_without_secret(self):
+        __, tx = self._pending_sepa_request()
+        event = self._event("payment_intent.succeeded", self._intent(tx, "succeeded"))
+        header = self._signature_header(json.dumps(event), ["whsec_attacker"])
+        with_secret = self._post(event, header=header)
+        with self._no_webhook_secret():
+            without_secret = self._post(event, header=header)
+        self.assertEqual(with_secret.status_code, 403)
+        self.assertEqual(without_secret.status_code, 403)
+        self.assertEqual(with_secret.content, without_secret.content)
+        self.assertEqual(tx.state, "pending")
+
+    def test_unsigned_events_of_every_kind_refused(self):
+        """Events payment_stripe handles, the add-on's own, and events nobody
+        handles: none is acknowledged without a valid signature."""
+        request, tx = self._pending_sepa_request()
+        objects = {
+            "payment_intent.succeeded": self._intent(tx, "succeeded"),
+            "charge.dispute.created": {
+                "id": "dp_unsigned",
+                "amount": 10000,
+                "payment_intent": tx.provider_reference,
+            },
+            "charge.failed": {"id": "ch_unsigned", "description": tx.reference},
+            "customer.created": {"id": "cus_unsigned"},
+        }
+        for event_type, stripe_object in objects.items():
+            with self.subTest(event_type):
+                event = self._event(event_type, stripe_object)
+                response = self._post(event, header=False)
+                self.assertEqual(response.status_code, 403)
+                response = self._post(event, secrets=["whsec_wrong"])
+                self.assertEqual(response.status_code, 403)
+        self.assertEqual(tx.state, "pending")
+        self.assertEqual(request.state, "pending")
+        self.assertFalse(self.env["invoice_client_pay.stripe.event"].search([]))
 
     # ------------------------------------------------------------
     # Duplicates, replays, order
@@ -141,6 +223,60 @@ class TestStripeWebhook(StripeClientCommon, HttpCase):
         )
         self.assertEqual(len(events), 1)
         self.assertEqual(self._balance(), 100.0)
+
+    def test_failed_processing_is_processed_when_sent_again(self):
+        """Processing raises once: nothing is recorded, Stripe (or the
+        dashboard) sends the same signed event again, and it is processed."""
+        request, tx = self._pending_sepa_request()
+        event = self._event(
+            "payment_intent.succeeded", self._intent(tx, "succeeded"), "evt_retry"
+        )
+        payload = json.dumps(event)
+        header = self._signature_header(payload, [self.WEBHOOK_SECRET])
+        original = PaymentTransaction._process
+        calls = []
+
+        def _process(tx_self, provider_code, payment_data):
+            calls.append(tx_self.id)
+            if len(calls) == 1:
+                raise RuntimeError("Database went away")
+            return original(tx_self, provider_code, payment_data)
+
+        with (
+            patch.object(PaymentTransaction, "_process", _process),
+            mute_logger("odoo.http"),
+        ):
+            first = self._post(payload, header=header)
+            self.assertGreaterEqual(first.status_code, 500)
+            self.assertEqual(tx.state, "pending")
+            Event = self.env["invoice_client_pay.stripe.event"]
+            self.assertFalse(Event.search([("event_id", "=", "evt_retry")]))
+            second = self._post(payload, header=header)
+        self.assertEqual(second.status_code, 200)
+        self.assertEqual(len(calls), 2)
+        self.assertEqual(tx.state, "done")
+        self.assertEqual(len(Event.search([("event_id", "=", "evt_retry")])), 1)
+        # A third delivery is a duplicate: acknowledged, not processed.
+        self.assertEqual(self._post(payload, header=header).status_code, 200)
+        self.assertEqual(len(calls), 2)
+        tx._post_process()
+        self.assertEqual(request.state, "paid")
+        self.assertEqual(self._balance(), 100.0)
+
+    def test_prune_keeps_recent_and_removes_old_events(self):
+        Event = self.env["invoice_client_pay.stripe.event"].sudo()
+        now = fields.Datetime.now()
+        old = Event.create(
+            {"event_id": "evt_old", "received_at": now - timedelta(days=31)}
+        )
+        recent = Event.create(
+            {"event_id": "evt_recent", "received_at": now - timedelta(days=4)}
+        )
+        cron = self.env.ref("invoice_client_pay.ir_cron_prune_stripe_events")
+        self.assertTrue(cron.active)
+        cron.method_direct_trigger()
+        self.assertFalse(old.exists())
+        self.assertTrue(recent.exists(), "Kept beyond Stripe's 3 days of retries.")
 
     def test_out_of_order_processing_after_success(self):
         request, tx = self._pending_sepa_request()
@@ -233,22 +369,28 @@ class TestStripeWebhook(StripeClientCommon, HttpCase):
         self.assertEqual(self._balance(), 0.0)
         self.assertLedgerConsistent()
 
-    def test_dispute_reverses_credit_and_flags_client(self):
-        request = self._credit_request(120.0)
-        request.action_send()
-        self._take_payment(request, token_id=self.card_token.id)
-        tx = request.transaction_ids
-        self.assertEqual(self._balance(), 120.0)
-        dispute = {
-            "id": "dp_0001",
+    def _dispute(self, tx, amount, dispute_id="dp_0001", status="needs_response"):
+        return {
+            "id": dispute_id,
             "object": "dispute",
-            "amount": 12000,
+            "amount": amount,
             "currency": "usd",
             "charge": "ch_0001",
             "payment_intent": tx.provider_reference,
             "reason": "fraudulent",
-            "status": "needs_response",
+            "status": status,
         }
+
+    def _paid_by_card(self, amount):
+        request = self._credit_request(amount)
+        request.action_send()
+        self._take_payment(request, token_id=self.card_token.id)
+        self.assertEqual(self._balance(), amount)
+        return request, request.transaction_ids
+
+    def test_dispute_reverses_credit_and_flags_client(self):
+        request, tx = self._paid_by_card(120.0)
+        dispute = self._dispute(tx, 12000)
         response = self._post(
             self._event("charge.dispute.created", dispute, "evt_dp_1")
         )
@@ -256,9 +398,11 @@ class TestStripeWebhook(StripeClientCommon, HttpCase):
         self.assertTrue(tx.icp_disputed)
         self.assertTrue(self.client.icp_payment_disputed)
         self.assertEqual(self._balance(), 0.0)
-        self.assertEqual(request.state, "sent")
         self.assertTrue(
             request.message_ids.filtered(lambda m: "disputed" in str(m.body))
+        )
+        self.assertTrue(
+            self.client.message_ids.filtered(lambda m: "disputed" in str(m.body))
         )
         # funds_withdrawn for the same dispute: nothing more.
         response = self._post(
@@ -267,3 +411,68 @@ class TestStripeWebhook(StripeClientCommon, HttpCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(self._balance(), 0.0)
         self.assertLedgerConsistent()
+
+    def test_partial_dispute_then_won_gives_the_credit_back(self):
+        request, tx = self._paid_by_card(120.0)
+        payment = tx.payment_id
+        dispute = self._dispute(tx, 5000)
+        self._post(self._event("charge.dispute.created", dispute, "evt_pdp_1"))
+        self.assertEqual(self._balance(), 70.0, "Only the disputed 50 goes.")
+        self.assertNotEqual(payment.state, "canceled", "The payment itself stands.")
+        taken = self.env["account.payment"].search(
+            [("icp_stripe_dispute_id", "=", "dp_0001")]
+        )
+        self.assertEqual(taken.payment_type, "outbound")
+        self.assertEqual(taken.amount, 50.0)
+        self.assertLedgerConsistent()
+        # Won: closed with status won, then funds_reinstated for the same
+        # dispute. The 50 come back once.
+        won = self._dispute(tx, 5000, status="won")
+        self._post(self._event("charge.dispute.closed", won, "evt_pdp_2"))
+        self.assertEqual(self._balance(), 120.0)
+        self._post(self._event("charge.dispute.funds_reinstated", won, "evt_pdp_3"))
+        self.assertEqual(self._balance(), 120.0)
+        self.assertFalse(tx.icp_disputed)
+        self.assertFalse(self.client.icp_payment_disputed)
+        for record in (request, self.client):
+            bodies = " ".join(str(body) for body in record.message_ids.mapped("body"))
+            self.assertIn("disputed", bodies)
+            self.assertIn("was won", bodies)
+        self.assertLedgerConsistent()
+
+    def test_dispute_lost_keeps_the_credit_taken(self):
+        __, tx = self._paid_by_card(80.0)
+        self._post(
+            self._event("charge.dispute.created", self._dispute(tx, 3000), "evt_l1")
+        )
+        lost = self._dispute(tx, 3000, status="lost")
+        self._post(self._event("charge.dispute.closed", lost, "evt_l2"))
+        self.assertEqual(self._balance(), 50.0)
+        self.assertTrue(self.client.icp_payment_disputed)
+
+    def test_dispute_of_spent_credit_leaves_the_client_owing(self):
+        request, tx = self._paid_by_card(100.0)
+        invoice = self._invoice(100.0)
+        self._pay_from_credit_all(invoice)
+        self.assertEqual(self._balance(), 0.0)
+        self._post(
+            self._event("charge.dispute.created", self._dispute(tx, 4000), "evt_s1")
+        )
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        self.assertEqual(self._balance(), 0.0)
+        taken = self.env["account.payment"].search(
+            [("icp_stripe_dispute_id", "=", "dp_0001")]
+        )
+        owed = taken.move_id.line_ids._filter_open_receivable("debit")
+        self.assertEqual(owed.amount_residual, 40.0, "The client owes the 40.")
+        self.assertLedgerConsistent()
+
+    def _pay_from_credit_all(self, invoice):
+        if invoice.amount_residual:
+            action = invoice.action_pay_from_credit()
+            wizard = (
+                self.env[action["res_model"]]
+                .with_context(**action.get("context", {}))
+                .create({})
+            )
+            wizard.action_confirm()
