@@ -2,7 +2,7 @@ import logging
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..utils import lock_rows
 
@@ -291,7 +291,8 @@ class AccountCreditRequest(models.Model):
     def action_refund_offline(self):
         """Open the offline refund wizard (cash, cheque, bank transfer)."""
         self.ensure_one()
-        self.env["account.take.payment"]._check_access_take_payment()
+        if not self.env["account.move"]._is_client_credit_accountant():
+            raise AccessError(self.env._("Only accounting users can refund a payment."))
         if self.currency_id.compare_amounts(self.amount_paid, 0) <= 0:
             raise UserError(
                 self.env._(
@@ -394,7 +395,9 @@ class AccountCreditRequest(models.Model):
             else:
                 new_state = request.state
             if new_state != request.state:
-                request.state = new_state
+                # The state follows the money, whoever moved it (a billing user
+                # taking a payment may only read requests).
+                request.sudo().state = new_state
 
     def _prepare_payment_values(self, amount, journal, **values):
         """The values of a customer payment of this request (offline or
@@ -413,8 +416,12 @@ class AccountCreditRequest(models.Model):
         }
 
     def _has_pending_transaction(self):
+        """A payment is clearing, within the company's pending payment window."""
         self.ensure_one()
-        return any(tx.state == "pending" for tx in self.transaction_ids)
+        return any(
+            tx.state == "pending" and not tx._is_pending_lapsed()
+            for tx in self.sudo().transaction_ids
+        )
 
     def _get_report_base_filename(self):
         self.ensure_one()
@@ -466,6 +473,8 @@ class AccountCreditRequest(models.Model):
         """
         if not post_process:
             self = self.with_context(icp_defer_post_process=True)  # noqa: PLW0642
+        # Pending payments whose window is over no longer hold requests back.
+        self.env["payment.transaction"]._cron_release_lapsed_pending()
         requests = self.search(
             [
                 ("state", "=", "sent"),
@@ -510,7 +519,8 @@ class AccountCreditRequest(models.Model):
 
     def _get_auto_charge_token(self):
         self.ensure_one()
-        partner = self.partner_id.sudo()
+        # The client's choice in the request's company only.
+        partner = self.partner_id.sudo().with_company(self.company_id)
         commercial = partner.commercial_partner_id
         if partner.auto_charge_credit_requests and partner.auto_charge_token_id:
             return partner.auto_charge_token_id
@@ -530,6 +540,7 @@ class AccountCreditRequest(models.Model):
         transactions = self.env["payment.transaction"]
         for request in self:
             lock_rows(request)
+            request.transaction_ids._release_lapsed_pending()
             if request.state != "sent" or not request.auto_charge_next_date:
                 continue
             Transaction = self.env["payment.transaction"]

@@ -48,7 +48,7 @@ class AccountMove(models.Model):
     @api.depends("partner_id", "company_id", "state", "payment_state", "move_type")
     @api.depends_context("uid")
     def _compute_client_credit_available(self):
-        is_accountant = self._is_client_credit_accountant()
+        is_accountant = self._is_client_payment_user()
         for move in self:
             credit = 0.0
             if move.partner_id and move.is_sale_document():
@@ -142,6 +142,15 @@ class AccountMove(models.Model):
             "account.group_account_manager"
         )
 
+    @api.model
+    def _is_client_payment_user(self):
+        """Who may pay a document from credit or take a payment: as for Odoo's
+        Register Payment and outstanding-credit "Add", billing users and
+        accountants."""
+        return self.env.user.has_groups(
+            "account.group_account_invoice,account.group_account_user"
+        )
+
     def _is_payable_from_client_credit(self):
         self.ensure_one()
         return self.company_id.auto_mark_invoices_paid and self._is_client_payable()
@@ -149,10 +158,11 @@ class AccountMove(models.Model):
     def _check_payable_from_client_credit(self):
         """Raise a clear error when this invoice cannot be paid from credit."""
         self.ensure_one()
-        if not self._is_client_credit_accountant():
+        if not self._is_client_payment_user():
             raise AccessError(
                 self.env._(
-                    "Only accounting users can pay an invoice from a client's credit."
+                    "Only billing and accounting users can pay an invoice from a "
+                    "client's credit."
                 )
             )
         if self.move_type != "out_invoice":
@@ -270,14 +280,16 @@ class AccountMove(models.Model):
             company_invoices._get_open_receivable_lines()._reconcile_with_client_credit()
 
     def _top_up_clients_low_credit(self):
-        """Credit was used: top up the clients whose credit is now too low."""
-        invoices = self.filtered(
-            lambda move: (
-                move.move_type == "out_invoice"
-                and move.commercial_partner_id.auto_topup
-            )
+        """Credit was used: have the clients whose credit is now too low topped
+        up. Whoever posts may not see the clients' top-up settings, and the
+        top-up locks the client: it runs in the top-up scheduled action's own
+        short transaction, triggered here, never inside this one."""
+        needs_topup = any(
+            move.move_type == "out_invoice"
+            and move.commercial_partner_id.sudo()
+            .with_company(move.company_id)
+            .auto_topup
+            for move in self
         )
-        for company, company_invoices in invoices.grouped("company_id").items():
-            company_invoices.commercial_partner_id.with_company(
-                company
-            )._top_up_low_credit(company)
+        if needs_topup:
+            self.env.ref("invoice_client_pay.ir_cron_auto_topup").sudo()._trigger()

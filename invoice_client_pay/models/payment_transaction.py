@@ -1,7 +1,9 @@
 import logging
+from datetime import timedelta
 
 from odoo import SUPERUSER_ID, api, fields, models
 from odoo.fields import Command
+from odoo.tools.misc import format_date
 
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment_stripe import const as stripe_const
@@ -11,7 +13,9 @@ from ..utils import lock_rows
 _logger = logging.getLogger(__name__)
 
 # Transaction states whose money may still arrive: it must not be asked twice.
-IN_FLIGHT_STATES = ("draft", "pending", "authorized")
+# A draft was started and never confirmed by the client: it promises nothing.
+# A pending one counts only within the company's pending payment window.
+IN_FLIGHT_STATES = ("pending", "authorized")
 
 
 class PaymentTransaction(models.Model):
@@ -37,6 +41,13 @@ class PaymentTransaction(models.Model):
         copy=False,
         help="The client disputed this payment with their bank (chargeback): its "
         "credit was taken back.",
+    )
+    icp_pending_lapsed = fields.Boolean(
+        string="Pending Window Over",
+        readonly=True,
+        copy=False,
+        help="This payment stayed pending beyond the company's pending payment "
+        "window: it no longer holds back collection (said once in the chatter).",
     )
 
     # === BUSINESS METHODS - PRE-PROCESSING === #
@@ -140,14 +151,100 @@ class PaymentTransaction(models.Model):
         for tx in self.sudo():
             if tx.operation in ("refund", "validation"):
                 continue
-            in_flight = tx.state in IN_FLIGHT_STATES or (
-                tx.state == "done" and not tx.payment_id and not tx.is_post_processed
-            )
+            in_flight = (
+                tx.state in IN_FLIGHT_STATES and not tx._is_pending_lapsed()
+            ) or (tx.state == "done" and not tx.payment_id and not tx.is_post_processed)
             if in_flight:
                 total += tx.currency_id._convert(
                     tx.amount, currency, tx.company_id, fields.Date.context_today(tx)
                 )
         return currency.round(total)
+
+    # === BUSINESS METHODS - PENDING PAYMENTS === #
+
+    def _is_pending_lapsed(self):
+        """A pending payment (a bank transfer announced, a direct debit
+        clearing) older than the company's pending payment window, measured
+        from its last change of state: it no longer counts as on its way."""
+        self.ensure_one()
+        if self.state != "pending":
+            return False
+        days = self.company_id.pending_payment_validity_days
+        changed = self.last_state_change or self.create_date
+        return bool(changed) and fields.Datetime.now() >= changed + timedelta(days=days)
+
+    @api.model
+    def _cron_release_lapsed_pending(self):
+        """Release the pending payments of credit requests and invoices whose
+        window is over (see ``_release_lapsed_pending``)."""
+        candidates = self.sudo().search(
+            [
+                ("state", "=", "pending"),
+                ("icp_pending_lapsed", "=", False),
+                ("operation", "not in", ("refund", "validation")),
+                "|",
+                ("credit_request_ids", "!=", False),
+                ("invoice_ids", "!=", False),
+            ]
+        )
+        return candidates._release_lapsed_pending()
+
+    def _release_lapsed_pending(self):
+        """Say once, in the chatter of each document, that a pending payment's
+        window is over, and let collection go on: its credit requests open
+        again and are charged again when their client chose automatic charges.
+
+        :return: the transactions released now.
+        """
+        lapsed = self.sudo().filtered(
+            lambda tx: (
+                not tx.icp_pending_lapsed
+                and tx.operation not in ("refund", "validation")
+                and tx._is_pending_lapsed()
+            )
+        )
+        if not lapsed:
+            return lapsed
+        lapsed.icp_pending_lapsed = True
+        for tx in lapsed:
+            message = tx._get_pending_lapsed_message()
+            for document in (*tx.credit_request_ids, *tx.invoice_ids):
+                document.message_post(body=message)
+        requests = lapsed.credit_request_ids
+        requests._update_state_from_payments()
+        requests.filtered(
+            lambda request: (
+                request.state == "sent"
+                and not request.auto_charge_next_date
+                and request._get_auto_charge_token()
+            )
+        ).write(
+            {
+                "auto_charge_next_date": fields.Datetime.now(),
+                "auto_charge_attempt_count": 0,
+                "auto_charge_last_error": False,
+            }
+        )
+        return lapsed
+
+    def _get_pending_lapsed_message(self):
+        self.ensure_one()
+        values = {
+            "ref": self.reference,
+            "date": format_date(self.env, self.last_state_change or self.create_date),
+            "days": self.company_id.pending_payment_validity_days,
+        }
+        if self.provider_code == "custom":
+            return self.env._(
+                "The bank transfer %(ref)s announced on %(date)s has not arrived "
+                "after %(days)s days; it no longer holds back collection.",
+                **values,
+            )
+        return self.env._(
+            "The payment %(ref)s pending since %(date)s has not cleared after "
+            "%(days)s days; it no longer holds back collection.",
+            **values,
+        )
 
     # === BUSINESS METHODS - PROCESSING === #
 

@@ -26,6 +26,13 @@ class TestAutoTopup(StripeClientCommon):
             order="id",
         )
 
+    def _invoice(self, amount, **kwargs):
+        """Post the invoice, then run the top-up it triggers (its scheduled
+        action, in its own transaction in production)."""
+        invoice = super()._invoice(amount, **kwargs)
+        self.env["res.partner"]._cron_auto_topup()
+        return invoice
+
     def _charge_due(self):
         self._run_auto_charge_cron()
 

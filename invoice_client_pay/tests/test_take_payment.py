@@ -1,5 +1,5 @@
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from .common_stripe import PM_CARD_DECLINED, StripeClientCommon
 
@@ -155,11 +155,12 @@ class TestTakePayment(StripeClientCommon):
         with self.assertRaises(UserError):
             invoice.action_take_payment()
 
-    def test_accounting_users_only(self):
+    def test_billing_and_accounting_users_only(self):
+        employee = new_test_user(self.env, login="icp_take_payment_employee")
         invoice = self._invoice(50.0)
         with self.assertRaises(AccessError):
-            invoice.with_user(self.billing_user).action_take_payment()
+            invoice.with_user(employee).action_take_payment()
         with self.assertRaises(AccessError):
-            self._credit_request(10.0).with_user(
-                self.billing_user
-            ).action_take_payment()
+            self._credit_request(10.0).with_user(employee).action_take_payment()
+        # Billing users, as for Odoo's Register Payment (tests/test_rights.py).
+        self.assertTrue(invoice.with_user(self.billing_user).action_take_payment())

@@ -207,6 +207,9 @@ class AccountTakePayment(models.TransientModel):
         self = self.with_context(clean_context(self.env.context))  # noqa: PLW0642
         self._check_access_take_payment()
         self._lock_document()
+        # A pending payment whose window is over is said so once, and no longer
+        # counts as on its way.
+        self._get_document().sudo().transaction_ids._release_lapsed_pending()
         self._check_amount()
         if self.payment_mode == "offline":
             payment = self._take_offline_payment()
@@ -249,8 +252,10 @@ class AccountTakePayment(models.TransientModel):
         )
 
     def _check_access_take_payment(self):
-        if not self.env["account.move"]._is_client_credit_accountant():
-            raise AccessError(self.env._("Only accounting users can take a payment."))
+        if not self.env["account.move"]._is_client_payment_user():
+            raise AccessError(
+                self.env._("Only billing and accounting users can take a payment.")
+            )
 
     def _lock_document(self):
         """Block other payments of the document until this transaction ends,
@@ -341,12 +346,14 @@ class AccountTakePayment(models.TransientModel):
             )
         )
         payment.action_post()
-        request.message_post(
+        # Billing users may only read requests: the note is the system's.
+        request.sudo().message_post(
+            author_id=self.env.user.partner_id.id,
             body=self.env._(
                 "Payment of %(amount)s taken: %(payment)s",
                 amount=self.currency_id.format(self.amount),
                 payment=payment._get_html_link(),
-            )
+            ),
         )
         return payment
 
