@@ -60,19 +60,21 @@ class StripeWebhookController(StripeController):
             with request.env.cr.savepoint():
                 # The claim waits for a delivery of the same event in progress,
                 # and goes with everything else when processing fails.
-                claim_id = self._claim_event(event)
-                if not claim_id:
+                claim_id = "id" in event and self._claim_event(event)
+                if "id" in event and not claim_id:
                     _logger.info("Stripe event %s already processed.", event["id"])
                     return request.make_json_response("")
                 response = self._dispatch_event(event)
-                if not request.icp_stripe_signature_verified:
+                if claim_id and not request.icp_stripe_signature_verified:
                     # Nothing verified it (an event nobody handles): not
                     # recorded, so a real one with that id is still processed.
                     self._unclaim_event(claim_id)
         except Forbidden:
             return self._reject_event(403, REFUSED)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-            _logger.warning("Malformed Stripe event %s.", event["id"], exc_info=True)
+            _logger.warning(
+                "Malformed Stripe event %s.", event.get("id"), exc_info=True
+            )
             return self._reject_event(400, MALFORMED)
         return response
 
@@ -112,10 +114,14 @@ class StripeWebhookController(StripeController):
 
     @staticmethod
     def _is_stripe_event(event):
+        # Stripe's events all have an id; one without (only a signed one would
+        # be processed) is processed without being recorded.
         return (
             isinstance(event, dict)
-            and isinstance(event.get("id"), str)
-            and 0 < len(event["id"]) <= 255
+            and (
+                "id" not in event
+                or (isinstance(event["id"], str) and 0 < len(event["id"]) <= 255)
+            )
             and isinstance(event.get("type"), str)
             and isinstance(event.get("data"), dict)
             and isinstance(event["data"].get("object"), dict)
@@ -174,7 +180,7 @@ class StripeWebhookController(StripeController):
                 if self._is_stale_event(event, tx_sudo):
                     # A failure that happened before the success we recorded
                     # (events delivered out of order): the success stands.
-                    _logger.info("Stale Stripe event %s ignored.", event["id"])
+                    _logger.info("Stale Stripe event %s ignored.", event.get("id"))
                     return request.make_json_response("")
                 error = stripe_object.get("last_payment_error") or {}
                 message = (
