@@ -154,17 +154,18 @@ class TestPayFromCredit(ClientCreditCommon):
         with self.assertRaisesRegex(UserError, "Automatically mark Invoices paid"):
             invoice.action_pay_from_credit()
 
-    def test_user_without_accounting_rights(self):
+    def test_user_without_billing_rights(self):
+        """Billing users may (tests/test_rights.py); other employees may not."""
         invoice = self._invoice_without_credit(50.0)
         self._add_credit(100.0)
         self._enable()
-        billing = new_test_user(
-            self.env, login="icp_billing", groups="account.group_account_invoice"
+        employee = new_test_user(
+            self.env, login="icp_employee_no_billing", groups="base.group_user"
         )
         with self.assertRaises(AccessError):
-            invoice.with_user(billing).action_pay_from_credit()
+            invoice.with_user(employee).action_pay_from_credit()
         with self.assertRaises(AccessError):
-            self.env["account.pay.from.credit"].with_user(billing).create(
+            self.env["account.pay.from.credit"].with_user(employee).create(
                 {"move_id": invoice.id, "amount": 10.0}
             )
         self.assertEqual(invoice.amount_residual, 50.0)

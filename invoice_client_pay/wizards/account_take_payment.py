@@ -151,7 +151,11 @@ class AccountTakePayment(models.TransientModel):
         for wizard in self:
             if wizard.token_id in wizard.suitable_token_ids:
                 continue
-            preferred = wizard.partner_id.sudo().auto_charge_token_id
+            preferred = (
+                wizard.partner_id.sudo()
+                .with_company(wizard.company_id)
+                .auto_charge_token_id
+            )
             wizard.token_id = (
                 preferred
                 if preferred in wizard.suitable_token_ids
