@@ -1,3 +1,4 @@
+from . import mail
 from . import payment
 from . import portal
 from . import stripe_webhook

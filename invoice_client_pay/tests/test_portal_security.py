@@ -123,7 +123,17 @@ class TestPortalSecurityLinks(ClientPayHttpCommon):
                 self.assertJsonNotFound(
                     route, {"access_token": token, **self._tx_values(200.0)}
                 )
-        # A number where the route expects a string id list.
+        # The pay-all link of a reminder.
+        pay_all = self.client._get_pay_all_url(self.credit_request)
+        pay_all_route = (
+            f"/my/unpaid/link/{self.client.id}/transaction/cr-{self.credit_request.id}"
+        )
+        self.assertIn("access_token=", pay_all)
+        for token in MALFORMED_JSON_TOKENS:
+            self.assertJsonNotFound(
+                pay_all_route, {"access_token": token, **self._tx_values(300.0)}
+            )
+        # Junk where the route expects document items.
         self.authenticate(self.portal_user.login, self.portal_user.login)
         for items in ("inv-²", "inv-" + "9" * 400, "cr-１", "inv-.", "x"):
             self.assertJsonNotFound(
@@ -205,6 +215,83 @@ class TestPortalSecurityLinks(ClientPayHttpCommon):
         # The client, logged in, still opens it without any token.
         self.authenticate(self.portal_user.login, self.portal_user.login)
         self.assertEqual(self._get(self.invoice.access_url).status_code, 200)
+
+    def test_mail_view_honours_only_signed_links(self):
+        """/mail/view (the access point of notification emails): a raw portal
+        token or a malformed one opens nothing and is no error; a signed link
+        leads to that same link."""
+        for document in (self.invoice, self.credit_request):
+            base = f"/mail/view?model={document._name}&res_id={document.id}"
+            for token in (document.access_token, *MALFORMED_TOKENS):
+                response = self._get(f"{base}&access_token={quote(token)}")
+                self.assertIn(response.status_code, (302, 303), token)
+                self.assertNotIn("access_token", response.headers["Location"])
+                self.assertIn("/web/login", response.headers["Location"])
+            huge = self._get(f"/mail/view?model={document._name}&res_id={'9' * 400}")
+            self.assertIn(huge.status_code, (302, 303))
+            self.assertIn("/web/login", huge.headers["Location"])
+            token = self._expired_token(document, 1)
+            response = self._get(f"{base}&access_token={token}")
+            self.assertIn(response.status_code, (302, 303))
+            self.assertTrue(
+                response.headers["Location"].endswith(
+                    f"{document.access_url}?access_token={token}"
+                )
+            )
+
+    def test_raw_token_reaches_no_browser(self):
+        """Pages, reports, chatter, emails and the payment status of a document
+        paid through its link never carry its raw portal token."""
+        for document in (self.invoice, self.credit_request):
+            raw = document.access_token
+            path = self._link_path(document)
+            token = path.split("access_token=")[1]
+            texts = [self._get(path).text]
+            for report_type in ("html", "pdf"):
+                texts.append(self._get(f"{path}&report_type={report_type}").text)
+            document.message_post(
+                body="Your document",
+                partner_ids=self.client.ids,
+                message_type="comment",
+                subtype_xmlid="mail.mt_comment",
+            )
+            texts.append(
+                str(
+                    self.make_jsonrpc_request(
+                        "/mail/chatter_fetch",
+                        {
+                            "thread_model": document._name,
+                            "thread_id": document.id,
+                            "token": token,
+                        },
+                    )
+                )
+            )
+            self.env.flush_all()
+            texts += (
+                self.env["mail.mail"]
+                .search([("model", "=", document._name), ("res_id", "=", document.id)])
+                .mapped(lambda mail: str(mail.body_html))
+            )
+            route = (
+                f"/invoice/transaction/{document.id}"
+                if document._name == "account.move"
+                else f"/credit_request/transaction/{document.id}"
+            )
+            processing = self.make_jsonrpc_request(
+                route,
+                {"access_token": token, **self._tx_values(document.amount_residual)},
+            )
+            texts.append(str(processing))
+            tx = self.env["payment.transaction"].search(
+                [("reference", "=", processing["reference"])]
+            )
+            if document._name == "account.credit.request":
+                self.assertTrue(tx.landing_route.endswith(token), tx.landing_route)
+            texts.append(tx.landing_route)
+            self.assertGreater(len(texts), 5)
+            for text in texts:
+                self.assertNotIn(raw, text)
 
     def test_pager_carries_no_raw_token(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
@@ -445,6 +532,14 @@ class TestTransactionRouteProviders(ClientPayHttpCommon):
         self.assertRefused(
             f"/credit_request/transaction/{request.id}",
             {"access_token": request._get_payment_link_token()},
+        )
+
+    def test_pay_all_link_route(self):
+        request = self._make_sent_request(60.0)
+        url = self.client._get_pay_all_url(request)
+        self.assertRefused(
+            f"/my/unpaid/link/{self.client.id}/transaction/cr-{request.id}",
+            {"access_token": url.split("access_token=")[1]},
         )
 
     def test_pay_several_route(self):
