@@ -1,6 +1,7 @@
 from collections import defaultdict
 
 from odoo import api, models
+from odoo.tools import SQL
 
 from ..utils import lock_rows
 
@@ -40,12 +41,17 @@ class AccountMoveLine(models.Model):
         their contacts) in ``company``: money on their receivable account, on
         the credit side and not yet matched. That is unmatched payments
         (credit-request payments, overpayments) and open credit notes.
+        ``commercial_partners=None`` means every client.
 
         The one definition of credit: ``client_credit_balance`` sums these items.
         """
         return [
             ("company_id", "=", company.id),
-            ("partner_id.commercial_partner_id", "in", commercial_partners.ids),
+            (
+                ("partner_id.commercial_partner_id", "in", commercial_partners.ids)
+                if commercial_partners is not None
+                else ("partner_id", "!=", False)
+            ),
             *self._get_open_receivable_domain("credit"),
         ]
 
@@ -62,12 +68,12 @@ class AccountMoveLine(models.Model):
 
     @api.model
     def _read_client_credit_balances(self, commercial_partners, company):
-        """Credit of many clients at once: one grouped query on
-        ``_get_client_credit_domain``.
+        """Credit of many clients at once (``None``: of every client): one
+        grouped query on ``_get_client_credit_domain``.
 
         :return: {commercial partner id: credit in company currency}
         """
-        if not commercial_partners:
+        if commercial_partners is not None and not commercial_partners:
             return {}
         groups = self.sudo()._read_group(
             self._get_client_credit_domain(commercial_partners, company),
@@ -75,6 +81,151 @@ class AccountMoveLine(models.Model):
             aggregates=["amount_residual:sum"],
         )
         return {partner.id: -residual for partner, residual in groups}
+
+    @api.model
+    def _get_client_credit_history_domain(self, commercial_partners, company):
+        """Every journal item that ever was credit of ``commercial_partners`` in
+        ``company``: ``_get_client_credit_domain`` without "not yet matched".
+        The items still open among them are exactly the current credit."""
+        return [
+            ("company_id", "=", company.id),
+            ("partner_id.commercial_partner_id", "in", commercial_partners.ids),
+            ("account_type", "=", "asset_receivable"),
+            ("parent_state", "=", "posted"),
+            ("balance", "<", 0),
+        ]
+
+    @api.model
+    def _get_client_credit_movements_sql(self, commercial_partner, company):
+        """The credit movements of a client, as SQL rows ``(kind, res_id, date,
+        amount, seq)``, in company currency:
+
+        - ``line``: an item that added credit (a credit request payment, an
+          overpayment, a credit note), for its full amount;
+        - ``partial``: a matching that used credit (an invoice paid from credit,
+          a refund, a reversal), for minus the matched amount.
+
+        Their sum is the client's credit balance (the open amount of the items).
+        """
+        credit_query = self.sudo()._search(
+            self._get_client_credit_history_domain(commercial_partner, company)
+        )
+        return SQL(
+            """
+            WITH credit_lines AS (%(credit_lines)s),
+            movements AS (
+                SELECT 'line' AS kind, line.id AS res_id, line.date AS date,
+                       -line.balance AS amount, 0 AS seq
+                  FROM account_move_line line
+                  JOIN credit_lines ON credit_lines.id = line.id
+                UNION ALL
+                SELECT 'partial', partial.id, partial.max_date, -partial.amount, 1
+                  FROM account_partial_reconcile partial
+                  JOIN credit_lines ON credit_lines.id = partial.credit_move_id
+            )
+            SELECT * FROM movements
+            """,
+            credit_lines=credit_query.select(SQL.identifier("account_move_line", "id")),
+        )
+
+    @api.model
+    def _count_client_credit_movements(self, commercial_partner, company):
+        """How many movements the credit statement of a client has: one query."""
+        movements = self._get_client_credit_movements_sql(commercial_partner, company)
+        self.env.flush_all()
+        self.env.cr.execute(SQL("SELECT COUNT(*) FROM (%s) AS movements", movements))
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _read_client_credit_statement(
+        self, commercial_partner, company, offset=0, limit=None
+    ):
+        """A page of a client's credit statement, oldest first, with the
+        running balance after each movement.
+
+        One query whatever the number of movements: the running balance is a
+        window sum over all the movements before and on the page (the page's
+        opening balance and its movements), so it is right on every page.
+
+        :return: [{"kind", "record", "date", "amount", "balance", "label"}]
+            with ``record`` a journal item (credit added) or a matching (credit
+            used), sudoed.
+        """
+        movements = self._get_client_credit_movements_sql(commercial_partner, company)
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT kind, res_id, date, amount,
+                       SUM(amount) OVER (ORDER BY date, seq, res_id
+                                         ROWS UNBOUNDED PRECEDING) AS balance
+                  FROM (%(movements)s) AS movements
+              ORDER BY date, seq, res_id
+                 LIMIT %(limit)s OFFSET %(offset)s
+                """,
+                movements=movements,
+                limit=limit,
+                offset=offset,
+            )
+        )
+        fetched = self.env.cr.fetchall()
+        lines = self.sudo().browse(
+            [res_id for kind, res_id, *__ in fetched if kind == "line"]
+        )
+        partials = (
+            self.env["account.partial.reconcile"]
+            .sudo()
+            .browse([res_id for kind, res_id, *__ in fetched if kind == "partial"])
+        )
+        # Records from the page's recordsets: their fields are read in batch.
+        records = {("line", line.id): line for line in lines}
+        records.update({("partial", partial.id): partial for partial in partials})
+        currency = company.currency_id
+        rows = [
+            {
+                "kind": kind,
+                "record": records[kind, res_id],
+                "date": date,
+                "amount": currency.round(amount),
+                "balance": currency.round(balance),
+            }
+            for kind, res_id, date, amount, balance in fetched
+        ]
+        for row in rows:
+            row["label"] = self._get_client_credit_movement_label(row)
+        return rows
+
+    @api.model
+    def _get_client_credit_movement_label(self, row):
+        """What a statement row is, in the client's words."""
+        env = self.env
+        if row["kind"] == "line":
+            line = row["record"]
+            move = line.move_id
+            credit_request = line.payment_id.credit_request_id
+            if credit_request:
+                return env._(
+                    "Credit request %(request)s paid (%(payment)s)",
+                    request=credit_request.name,
+                    payment=move.name,
+                )
+            if move.move_type == "out_refund":
+                return env._("Credit note %s", move.name)
+            if line.payment_id:
+                return env._("Payment %s", move.name)
+            return move.name
+        partial = row["record"]
+        credit_move = partial.credit_move_id.move_id
+        debit_move = partial.debit_move_id.move_id
+        if partial.client_credit_applied:
+            return env._("Invoice %s paid from credit", debit_move.name)
+        if debit_move.reversed_entry_id == credit_move:
+            return env._("Reversal of %s", credit_move.name)
+        if debit_move.origin_payment_id.payment_type == "outbound":
+            return env._("Refund %s", debit_move.name)
+        if debit_move.is_invoice(include_receipts=True):
+            return env._("Invoice %s paid", debit_move.name)
+        return env._("Matched with %s", debit_move.name)
 
     def _get_client_credit_in_currency(self, currency, debit):
         """What is left of credit item ``self``, expressed in ``currency`` (the
