@@ -1,6 +1,7 @@
-from odoo.http import request
+from odoo.http import request, route
 
 from odoo.addons.portal.controllers import mail as portal_mail
+from odoo.addons.portal.controllers.portal_thread import PortalChatter
 
 from .payment import ClientPayPaymentPortal
 
@@ -33,4 +34,24 @@ class ClientPayMailController(portal_mail.MailController):
             )
         return super()._redirect_to_record(
             model, res_id or False, access_token=None, **kwargs
+        )
+
+
+class ClientPayPortalChatter(PortalChatter):
+    """The portal chatter's author avatars: a malformed visitor identity
+    (``pid`` that is not a record id) is no identity, never an error."""
+
+    @route()
+    def portal_avatar(
+        self, res_id=None, height=50, width=50, access_token=None, _hash=None, pid=None
+    ):
+        if pid is not None and not ClientPayPaymentPortal._cast_as_record_id(pid):
+            pid = _hash = None
+        return super().portal_avatar(
+            res_id=res_id,
+            height=height,
+            width=width,
+            access_token=access_token,
+            _hash=_hash,
+            pid=pid,
         )

@@ -187,6 +187,22 @@ class TestPortalSecurityLinks(ClientPayHttpCommon):
             .filtered(lambda m: m.model == "account.move")
         )
 
+    def test_malformed_identity_on_the_chatter_avatar(self):
+        message = self.invoice.message_post(
+            body="Avatar", message_type="comment", subtype_xmlid="mail.mt_comment"
+        )
+        token = self.invoice._get_payment_link_token()
+        base = f"/mail/avatar/mail.message/{message.id}/author_avatar/50x50"
+        for query in (
+            f"access_token={quote('²')}",
+            f"access_token={'9' * 400}",
+            f"_hash=abc&pid={quote('²')}",
+            f"_hash=abc&pid={'9' * 400}",
+            "_hash=abc&pid=x",
+            f"access_token={token}&_hash={quote('é')}&pid=1",
+        ):
+            self.assertEqual(self._get(f"{base}?{query}").status_code, 200, query)
+
     # ------------------------------------------------------------
     # The raw portal token
     # ------------------------------------------------------------
