@@ -142,7 +142,12 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
                 .browse(self._cast_as_record_id(kwargs.get("token_id")) or [])
                 .exists()
             )
-            if not token_sudo.active or token_sudo.provider_id.id != provider_id:
+            if (
+                not token_sudo.active
+                or token_sudo.provider_id.id != provider_id
+                or token_sudo.partner_id.commercial_partner_id
+                != partner.commercial_partner_id
+            ):
                 raise ValidationError(
                     request.env._("This payment method is not available.")
                 )

@@ -493,8 +493,34 @@ class TestTransactionRouteProviders(ClientPayHttpCommon):
             )
         )
 
-    def _bad_choices(self):
+    def _token(self, partner, provider):
         return (
+            self.env["payment.token"]
+            .sudo()
+            .create(
+                {
+                    "provider_id": provider.id,
+                    "payment_method_id": self.pm_unknown.id,
+                    "partner_id": partner.id,
+                    "provider_ref": f"ref-{partner.id}-{provider.id}",
+                    "payment_details": "4242",
+                }
+            )
+        )
+
+    def _bad_choices(self):
+        token_flow = {"flow": "token", "payment_method_id": None}
+        return (
+            {
+                **token_flow,
+                "token_id": self._token(self.other_client, self.provider).id,
+            },
+            {
+                **token_flow,
+                "provider_id": self.disabled_provider.id,
+                "token_id": self._token(self.client, self.disabled_provider).id,
+            },
+            {**token_flow, "token_id": "²"},
             {"provider_id": self.disabled_provider.id},
             {"provider_id": self.unpublished_provider.id},
             {"provider_id": self.other_company_provider.id},
