@@ -11,6 +11,7 @@ from . import test_portal_security
 from . import test_auto_charge
 from . import test_stripe_webhook
 from . import test_payment_receipts
+from . import test_ledger_invariants
 from . import test_concurrency
 from . import test_portal_benchmark
 from . import test_portal_tours
