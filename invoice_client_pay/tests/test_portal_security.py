@@ -1,6 +1,8 @@
 import re
 from urllib.parse import quote, urlsplit
 
+from markupsafe import Markup
+
 from odoo import Command
 from odoo.tests import JsonRpcException, tagged
 
@@ -376,6 +378,29 @@ class TestPortalSecurityLinks(ClientPayHttpCommon):
                 self.assertTrue(
                     document._check_payment_link_token(f"{token_issued}.{signature}")
                 )
+
+    def test_chatter_links_keep_the_issue_time(self):
+        """A chatter message carrying a newer payment link (one an employee
+        wrote to the client) shows the visitor the link they came with."""
+        self.company.payment_link_validity_days = 30
+        request = self.credit_request_2
+        token = self._expired_token(request, 5)
+        request.message_post(
+            body=Markup('<a href="%s">Pay here</a>') % request.get_secure_payment_url(),
+            message_type="comment",
+            subtype_xmlid="mail.mt_comment",
+        )
+        result = self.make_jsonrpc_request(
+            "/mail/chatter_fetch",
+            {
+                "thread_model": request._name,
+                "thread_id": request.id,
+                "token": token,
+            },
+        )
+        tokens = self._page_tokens(str(result))
+        self.assertTrue(tokens, "The sent request's message carries its link")
+        self.assertEqual({f"{issued}.{sig}" for issued, sig in tokens}, {token})
 
     def test_chatter_rights_end_with_the_link(self):
         self.company.payment_link_validity_days = 30
