@@ -4,6 +4,7 @@ import uuid
 from collections import defaultdict
 
 from dateutil.relativedelta import relativedelta
+from markupsafe import escape
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
@@ -553,10 +554,12 @@ class ResPartner(models.Model):
                 documents_by_client[client], steps
             )
             for document, step in steps.items():
-                notes[document._name][document.id] = self.env._(
-                    "Payment reminder sent to %(client)s (%(step)s).",
-                    client=client.display_name,
-                    step=step.name,
+                notes[document._name][document.id] = escape(
+                    self.env._(
+                        "Payment reminder sent to %(client)s (%(step)s).",
+                        client=client.display_name,
+                        step=step.name,
+                    )
                 )
         for model, bodies in notes.items():
             self.env[model].sudo().browse(list(bodies))._message_log_batch(bodies)
