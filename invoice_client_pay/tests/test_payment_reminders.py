@@ -224,6 +224,22 @@ class TestPaymentReminders(ClientPayCommon):
             self.assertEqual(len(self._run()), 1)
         self.assertEqual(self._logs(early).step_id.offset_days, -10)
 
+    def test_pending_payment_holds_reminders_within_its_window(self):
+        """A bank transfer the client announced holds the invoice's reminders
+        back for the company's pending window, not for ever."""
+        self.company.pending_payment_validity_days = 10
+        invoice = self._invoice_due(date(2026, 3, 2))
+        tx = self._new_tx(self.env["account.credit.request"], invoices=invoice)
+        tx._set_pending()
+        tx.last_state_change = "2026-02-27 10:00:00"  # 3 days ago
+        with freeze_time(MONDAY):
+            self.assertFalse(self._run())
+        self.assertFalse(self._logs(invoice))
+        tx.last_state_change = "2026-02-15 10:00:00"  # 15 days ago: lapsed
+        with freeze_time(MONDAY):
+            self.assertEqual(len(self._run()), 1)
+        self.assertEqual(self._logs(invoice).step_id.offset_days, 0)
+
     def test_mixed_currencies_get_separate_pay_all_links(self):
         eur = self.setup_other_currency("EUR")
         self._invoice_due(date(2026, 3, 2))
