@@ -56,6 +56,7 @@ class StripeWebhookController(StripeController):
         if event is None:
             return self._reject_event(400, MALFORMED)
         request.icp_stripe_signature_verified = False
+        request.icp_stripe_processing_failed = False
         try:
             with request.env.cr.savepoint():
                 # The claim waits for a delivery of the same event in progress,
@@ -65,9 +66,13 @@ class StripeWebhookController(StripeController):
                     _logger.info("Stripe event %s already processed.", event["id"])
                     return request.make_json_response("")
                 response = self._dispatch_event(event)
-                if claim_id and not request.icp_stripe_signature_verified:
-                    # Nothing verified it (an event nobody handles): not
-                    # recorded, so a real one with that id is still processed.
+                if claim_id and (
+                    not request.icp_stripe_signature_verified
+                    or request.icp_stripe_processing_failed
+                ):
+                    # Nothing verified it, or payment_stripe acknowledged it
+                    # although its processing failed: not recorded, so it is
+                    # processed when it comes again.
                     self._unclaim_event(claim_id)
         except Forbidden:
             return self._reject_event(403, REFUSED)

@@ -1,7 +1,8 @@
 import logging
 from datetime import timedelta
 
-from odoo import SUPERUSER_ID, api, fields, models
+from odoo import SUPERUSER_ID, api, fields, http, models
+from odoo.exceptions import ValidationError
 from odoo.fields import Command
 from odoo.tools.misc import format_date
 
@@ -247,6 +248,18 @@ class PaymentTransaction(models.Model):
         )
 
     # === BUSINESS METHODS - PROCESSING === #
+
+    def _process(self, provider_code, payment_data):
+        """Tell the Stripe webhook when processing failed: payment_stripe
+        acknowledges an event whose processing raised a ValidationError, and
+        such an event must not be recorded as processed (it may be sent again
+        from Stripe's dashboard)."""
+        try:
+            return super()._process(provider_code, payment_data)
+        except ValidationError:
+            if http.request and provider_code == "stripe":
+                http.request.icp_stripe_processing_failed = True
+            raise
 
     def _update_state(self, allowed_states, target_state, state_message):
         txs = super()._update_state(allowed_states, target_state, state_message)

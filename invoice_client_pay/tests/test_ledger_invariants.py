@@ -81,16 +81,15 @@ class TestLedgerInvariants(ClientCreditCommon):
     # ------------------------------------------------------------
 
     def _run_sequence(self, sequence):
-        try:
-            with self.env.cr.savepoint():
-                self.negative_confirmed = False
-                self._check_invariants([])
-                for index, step in enumerate(sequence):
-                    getattr(self, f"_step_{step[0]}")(*step[1:])
-                    self._check_invariants(sequence[: index + 1])
-                raise _Rollback()
-        except _Rollback:
-            pass
+        """Run ``sequence`` in a savepoint rolled back at the end, so that every
+        example starts from the same ledger."""
+        with self.assertRaises(_Rollback), self.env.cr.savepoint():
+            self.negative_confirmed = False
+            self._check_invariants([])
+            for index, step in enumerate(sequence):
+                getattr(self, f"_step_{step[0]}")(*step[1:])
+                self._check_invariants(sequence[: index + 1])
+            raise _Rollback()
 
     def _invoices(self):
         return self.env["account.move"].search(

@@ -4,6 +4,7 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from odoo import fields
+from odoo.exceptions import ValidationError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
@@ -262,6 +263,31 @@ class TestStripeWebhook(StripeClientCommon, HttpCase):
         tx._post_process()
         self.assertEqual(request.state, "paid")
         self.assertEqual(self._balance(), 100.0)
+
+    def test_event_acknowledged_after_a_failure_is_not_recorded(self):
+        """payment_stripe acknowledges (200) an event whose processing raised a
+        ValidationError: it is not recorded, and is processed when resent."""
+        __, tx = self._pending_sepa_request()
+        event = self._event(
+            "payment_intent.succeeded", self._intent(tx, "succeeded"), "evt_ack"
+        )
+        payload = json.dumps(event)
+        header = self._signature_header(payload, [self.WEBHOOK_SECRET])
+
+        def _failing_process(tx_self, provider_code, payment_data):
+            raise ValidationError("The provider sent something unexpected.")
+
+        Event = self.env["invoice_client_pay.stripe.event"]
+        with (
+            patch.object(PaymentTransaction, "_process", _failing_process),
+            mute_logger("odoo.addons.payment_stripe.controllers.main"),
+        ):
+            self.assertEqual(self._post(payload, header=header).status_code, 200)
+        self.assertEqual(tx.state, "pending")
+        self.assertFalse(Event.search([("event_id", "=", "evt_ack")]))
+        self.assertEqual(self._post(payload, header=header).status_code, 200)
+        self.assertEqual(tx.state, "done")
+        self.assertEqual(len(Event.search([("event_id", "=", "evt_ack")])), 1)
 
     def test_prune_keeps_recent_and_removes_old_events(self):
         Event = self.env["invoice_client_pay.stripe.event"].sudo()
