@@ -294,6 +294,9 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
             "page_name": "credit_request",
             "credit_request": request_sudo,
             "link_token": link_token,
+            "reminded_on": request.env["res.partner"]
+            ._get_reminded_on([request_sudo])
+            .get(request_sudo),
         }
         values = self._get_page_view_values(
             request_sudo,
@@ -423,6 +426,13 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
         return request.render("invoice_client_pay.portal_pay_unpaid_page", values)
 
     # === INVOICES === #
+
+    def _invoice_get_page_view_values(self, invoice, access_token, **kwargs):
+        values = super()._invoice_get_page_view_values(invoice, access_token, **kwargs)
+        values["reminded_on"] = (
+            request.env["res.partner"]._get_reminded_on([invoice]).get(invoice)
+        )
+        return values
 
     @route()
     def portal_my_invoice_detail(self, invoice_id, access_token=None, **kw):

@@ -53,6 +53,7 @@ class ReminderLog(models.Model):
             return set()
         self.env.flush_all()
         uid = self.env.uid
+        now = fields.Datetime.now()
         values = SQL(", ").join(
             SQL(
                 "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -62,7 +63,7 @@ class ReminderLog(models.Model):
                 occurrence,
                 client.id,
                 document.company_id.id,
-                SQL("now() AT TIME ZONE 'UTC'"),
+                now,
                 uid,
                 SQL("now() AT TIME ZONE 'UTC'"),
                 uid,

@@ -181,8 +181,15 @@ class TestPayAllLink(ClientPayHttpCommon):
         html = self._get("/my").text
         row = html.split(f">{self.invoice.name}<", 1)[1].split("</tr>", 1)[0]
         self.assertIn("o_icp_reminded_on", row)
-        self.assertIn("Reminded on", row)
-        self.assertIn("03/02/2026", row)
+        self.assertRegex(row, r"Reminded on\s*03/02/2026")
+        # And on the item's own page, opened from its link.
+        self.authenticate(None, None)
+        self.credit_request.date_due = date(2026, 3, 2)
+        with freeze_time("2026-03-02 10:00:00"):
+            self.env["res.partner"]._cron_send_payment_reminders(clients=self.client)
+        for document in (self.invoice, self.credit_request):
+            html = self._get(self._link_path(document)).text
+            self.assertRegex(html, r"Reminded on\s*03/02/2026", document.name)
 
 
 @tagged("post_install", "-at_install")
