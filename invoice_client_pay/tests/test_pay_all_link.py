@@ -109,10 +109,25 @@ class TestPayAllLink(ClientPayHttpCommon):
         ]
         for url in tampered:
             self.assertPlainNotFound(url, self.missing)
+        too_many = ",".join(f"inv-{i}" for i in range(1, 502))
+        for url in (
+            path.replace(items, f"cr-{self.credit_request.id},inv-\u00b2"),
+            path.replace(items, f"cr-{self.credit_request.id},inv-99999999999"),
+            path.replace(items, too_many),
+        ):
+            self.assertPlainNotFound(url, self.missing)
+        route = f"/my/unpaid/link/{self.client.id}/transaction/{items}"
+        for bad_token in (f"{issued}.{flipped}", [token], {"token": token}, 42, None):
+            with self.assertRaises(JsonRpcException, msg=repr(bad_token)) as error:
+                self.make_jsonrpc_request(
+                    route, {**self._tx_values(420.0), "access_token": bad_token}
+                )
+            self.assertEqual(error.exception.code, 404)
+        # A valid token, other items in the route than it signs.
         with self.assertRaises(JsonRpcException) as error:
             self.make_jsonrpc_request(
-                f"/my/unpaid/link/{self.client.id}/transaction/{items}",
-                {**self._tx_values(420.0), "access_token": f"{issued}.{flipped}"},
+                f"/my/unpaid/link/{self.client.id}/transaction/inv-{self.invoice.id}",
+                {**self._tx_values(120.0), "access_token": token},
             )
         self.assertEqual(error.exception.code, 404)
         self.assertFalse(
