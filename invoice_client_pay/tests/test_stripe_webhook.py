@@ -275,7 +275,7 @@ class TestStripeWebhook(StripeClientCommon, HttpCase):
         header = self._signature_header(payload, [self.WEBHOOK_SECRET])
 
         def _failing_process(tx_self, provider_code, payment_data):
-            raise ValidationError("The provider sent something unexpected.")
+            raise ValidationError(tx_self.env._("The provider sent something odd."))
 
         Event = self.env["invoice_client_pay.stripe.event"]
         with (
