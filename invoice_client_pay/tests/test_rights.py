@@ -123,6 +123,17 @@ class TestChargeSettingsRights(StripeClientCommon, HttpCase):
                 self.assertEqual('name="auto_charge_credit_requests"' in arch, shown)
                 self.assertEqual('name="auto_topup_amount"' in arch, shown)
 
+    def test_clients_with_credit_list_for_each_user(self):
+        view = self.env.ref("invoice_client_pay.view_partner_client_credit_list")
+        for user, shown in ((self.billing_contacts, False), (self.accountant, True)):
+            arch = (
+                self.env["res.partner"]
+                .with_user(user)
+                .get_views([(view.id, "list")])["views"]["list"]["arch"]
+            )
+            with self.subTest(user=user.login):
+                self.assertEqual('name="auto_charge_credit_requests"' in arch, shown)
+
 
 @tagged("post_install", "-at_install")
 class TestBillingUserPayments(StripeClientCommon):
