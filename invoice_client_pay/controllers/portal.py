@@ -432,6 +432,11 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
         values["reminded_on"] = (
             request.env["res.partner"]._get_reminded_on([invoice]).get(invoice)
         )
+        if invoice._check_payment_link_token(access_token):
+            # As on a credit request's page: the chatter identifies a visitor
+            # through the link as the client (while the link lives).
+            pid = invoice.partner_id.id
+            values.update({"pid": pid, "hash": invoice._sign_token(pid)})
         return values
 
     @route()

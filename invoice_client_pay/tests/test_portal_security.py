@@ -410,6 +410,8 @@ class TestPortalSecurityLinks(ClientPayHttpCommon):
             self.assertEqual(response.status_code, 200)
             pid = document.partner_id.id
             hash_ = document._sign_token(pid)
+            # The page hands the chatter the client's identity.
+            self.assertIn(hash_, response.text)
             thread = {"thread_model": document._name, "thread_id": document.id}
 
             def post(body, **access):
