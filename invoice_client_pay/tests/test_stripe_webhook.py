@@ -274,8 +274,10 @@ class TestStripeWebhook(StripeClientCommon, HttpCase):
         payload = json.dumps(event)
         header = self._signature_header(payload, [self.WEBHOOK_SECRET])
 
+        error = "The provider sent something odd."
+
         def _failing_process(tx_self, provider_code, payment_data):
-            raise ValidationError(tx_self.env._("The provider sent something odd."))
+            raise ValidationError(error)
 
         Event = self.env["invoice_client_pay.stripe.event"]
         with (
