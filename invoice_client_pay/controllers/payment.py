@@ -555,8 +555,10 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
         return super().invoice_transaction(invoice_id, access_token, **kwargs)
 
     @route()
-    def overdue_invoices_transaction(self, payment_reference, **kwargs):
-        """Odoo's "pay all overdue invoices": the amount must be their total."""
+    def overdue_invoices_transaction(self, payment_reference=None, **kwargs):
+        """Odoo's "pay all overdue invoices": the amount must be their total,
+        and the reference is the server's (the browser's ``payment_reference``,
+        any value, is not used), as for paying several items at once."""
         if not request.env.user._is_public():
             overdue_invoices = request.env["account.move"].search(
                 self._get_overdue_invoices_domain()
@@ -585,6 +587,11 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
                 currency,
             )
             kwargs["is_validation"] = False
+            payment_reference = (
+                companies.get_next_batch_payment_communication()
+                if len(overdue_invoices) > 1
+                else None
+            )
         return super().overdue_invoices_transaction(payment_reference, **kwargs)
 
     # === ODOO'S /payment/pay FOR AN INVOICE === #

@@ -596,6 +596,28 @@ class TestTransactionRouteProviders(ClientPayHttpCommon):
         )
         self.assertEqual(self.invoice.transaction_ids.provider_id, self.provider)
 
+    def test_overdue_route_reference_is_the_servers(self):
+        """The browser's payment reference (any value) never becomes the
+        transaction's reference."""
+        self.authenticate(self.portal_user.login, self.portal_user.login)
+        other = self.init_invoice(
+            "out_invoice",
+            partner=self.other_client,
+            amounts=[10.0],
+            taxes=[],
+            company=self.company,
+            post=True,
+        )
+        for reference in (12, ["x"], {"a": 1}, other.name, "é" * 300, None):
+            processing = self.make_jsonrpc_request(
+                "/invoice/transaction/overdue",
+                {"payment_reference": reference, **self._tx_values(60.0)},
+            )
+            self.assertTrue(
+                processing["reference"].startswith(self.invoice.name),
+                processing["reference"],
+            )
+
     def test_credit_request_route(self):
         request = self._make_sent_request(60.0)
         self.assertRefused(
