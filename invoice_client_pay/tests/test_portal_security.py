@@ -31,7 +31,15 @@ MALFORMED_TOKENS = (
     "12.abc\x00",
 )
 # What a JSON body may carry instead of a string.
-MALFORMED_JSON_TOKENS = (*MALFORMED_TOKENS, 12, 1.5, 10**400 // 10**390, True, ["12"])
+MALFORMED_JSON_TOKENS = (
+    *MALFORMED_TOKENS,
+    12,
+    1.5,
+    int("9" * 400),
+    True,
+    ["12"],
+    {"a": 1},
+)
 
 TOKEN_RE = re.compile(r"access_token=([0-9]+)\.([0-9a-f]+)")
 
