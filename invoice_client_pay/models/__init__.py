@@ -6,6 +6,7 @@ from . import account_move_line
 from . import account_move_send
 from . import account_partial_reconcile
 from . import account_payment
+from . import ir_http
 from . import mail_message
 from . import payment_transaction
 from . import res_company

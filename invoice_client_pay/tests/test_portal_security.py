@@ -103,6 +103,7 @@ class TestPortalSecurityLinks(ClientPayHttpCommon):
         self.assertEqual(
             error["data"]["name"], "werkzeug.exceptions.NotFound", f"{route} {params}"
         )
+        self.assertFalse(error["data"].get("debug"), "No traceback in the answer")
 
     def _page_tokens(self, text):
         return TOKEN_RE.findall(text)
