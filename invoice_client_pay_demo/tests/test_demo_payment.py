@@ -1,3 +1,5 @@
+import shutil
+
 from odoo.tests import HttpCase, tagged
 
 
@@ -53,6 +55,27 @@ class TestDemoPayment(HttpCase):
         self.assertEqual(transfer.state, "enabled")
         self.assertTrue(transfer.is_published)
         self.assertIn("BE71 0961 2345 6769", transfer.pending_msg)
+
+    def test_demo_credit_request_pdf(self):
+        """The Download button of the demo's requests gives a real PDF
+        (wkhtmltopdf, which scripts/demo installs, fetching its assets from the
+        running server as in the demo)."""
+        state = self.env["ir.actions.report"].get_wkhtmltopdf_state()
+        if state not in ("ok", "workers") or not shutil.which("wkhtmltopdf"):
+            self.skipTest(f"wkhtmltopdf is not usable here (state: {state})")
+        credit_request = self.env.ref(
+            "invoice_client_pay.demo_credit_request_portal_open"
+        )
+        pdf, kind = (
+            self.env["ir.actions.report"]
+            .with_context(force_report_rendering=True)
+            ._render_qweb_pdf(
+                "invoice_client_pay.action_report_credit_request", credit_request.ids
+            )
+        )
+        self.assertEqual(kind, "pdf")
+        self.assertTrue(pdf.startswith(b"%PDF-"))
+        self.assertGreater(len(pdf), 1000)
 
     def test_demo_has_credit_to_pay_from(self):
         invoice = self.env.ref("invoice_client_pay_demo.demo_invoice_wood_corner")
