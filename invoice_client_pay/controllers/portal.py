@@ -21,6 +21,8 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
       filters).
     - `/my/credit_requests/<id>` shows one, with Pay Now, chatter and PDF;
       without login through a signed payment link (`access_token`).
+    - `/my/unpaid` lists every unpaid invoice and credit request (pager); the
+      panel on `/my` shows the most urgent ones.
     - `/my/unpaid/pay` is the checkout of the items ticked in the panel.
     - `/my/invoices/<id>` (Odoo's) also opens through a signed payment link, and
       answers a plain 404 to anything it refuses.
@@ -47,49 +49,136 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
             qcontext.update(self._prepare_unpaid_panel_values())
         return response
 
-    def _prepare_unpaid_panel_values(self):
-        """The client's open invoices and credit requests, and credit balance.
+    _unpaid_panel_rows = 10
+    _unpaid_list_per_page = 20
 
-        A fixed number of queries whatever the number of documents: two searches,
-        batched prefetching of their fields, one grouped balance query, one
-        grouped query per model for the last reminders.
+    def _prepare_unpaid_panel_values(self):
+        """The client's most urgent open invoices and credit requests (oldest
+        due first), the count and totals of all of them, and the credit balance.
+
+        Only the rows shown are formatted, so the page costs about the same
+        with 250 documents as with 6; the full list is `/my/unpaid`. A fixed
+        number of queries whatever the number of documents.
         """
-        invoices_sudo, requests_sudo = self._get_unpaid_documents()
-        today = fields.Date.context_today(request.env.user)
-        rows = [
-            self._prepare_unpaid_row(
-                invoice,
-                "invoice",
-                invoice.invoice_date,
-                invoice.invoice_date_due,
-                today,
-            )
-            for invoice in invoices_sudo
-        ] + [
-            self._prepare_unpaid_row(
-                credit_request,
-                "credit_request",
-                credit_request.date,
-                credit_request.date_due,
-                today,
-            )
-            for credit_request in requests_sudo
-        ]
-        # "Reminded on": one grouped query for all the rows.
-        reminded_on = request.env["res.partner"]._get_reminded_on(
-            [*invoices_sudo, *requests_sudo]
-        )
-        for row, document in zip(rows, [*invoices_sudo, *requests_sudo], strict=True):
-            row["reminded_on"] = reminded_on.get(document)
+        documents = self._get_unpaid_documents_by_urgency()
+        values = self._prepare_unpaid_rows(documents[: self._unpaid_panel_rows])
         company = request.env.company
         commercial_partner = request.env.user.partner_id.commercial_partner_id
         balance = commercial_partner.sudo().with_company(company).client_credit_balance
-        return {
-            "unpaid_rows": rows,
-            "client_credit_balance": format_amount(
-                request.env, balance, company.currency_id
+        values.update(
+            {
+                "unpaid_count": len(documents),
+                "unpaid_summary": request.env._(
+                    "The %(shown)s most urgent of %(count)s items. "
+                    "Still to pay in all: %(total)s",
+                    shown=len(values["unpaid_rows"]),
+                    count=len(documents),
+                    total=self._get_unpaid_totals(documents),
+                ),
+                "client_credit_balance": format_amount(
+                    request.env, balance, company.currency_id
+                ),
+            }
+        )
+        return values
+
+    def _get_unpaid_documents_by_urgency(self):
+        """Every payable invoice and open credit request of the client
+        (sudoed), oldest due date first, then oldest date."""
+        invoices_sudo, requests_sudo = self._get_unpaid_documents()
+        # Only what sorting and totals need, not every field of every document.
+        invoices_sudo.fetch(
+            ["invoice_date", "invoice_date_due", "amount_residual", "currency_id"]
+        )
+        requests_sudo.fetch(["date", "date_due", "amount_residual", "currency_id"])
+        far = fields.Date.to_date("9999-12-31")
+        return sorted(
+            [*invoices_sudo, *requests_sudo],
+            key=lambda document: (
+                self._get_unpaid_dates(document)[1] or far,
+                self._get_unpaid_dates(document)[0] or far,
+                document._name,
+                document.id,
             ),
-        }
+        )
+
+    @staticmethod
+    def _get_unpaid_dates(document):
+        """(date, due date) of an invoice or a credit request."""
+        if document._name == "account.move":
+            return document.invoice_date, document.invoice_date_due
+        return document.date, document.date_due
+
+    def _prepare_unpaid_rows(self, documents):
+        """The panel's (or the full list's) rows of ``documents``."""
+        # The rest of their fields is read for these documents only.
+        by_model = {}
+        for document in documents:
+            by_model.setdefault(document._name, []).append(document.id)
+        documents = [
+            document.with_prefetch(by_model[document._name]) for document in documents
+        ]
+        today = fields.Date.context_today(request.env.user)
+        rows = [
+            self._prepare_unpaid_row(
+                document,
+                "invoice" if document._name == "account.move" else "credit_request",
+                *self._get_unpaid_dates(document),
+                today,
+            )
+            for document in documents
+        ]
+        # "Reminded on": one grouped query for all the rows.
+        reminded_on = request.env["res.partner"]._get_reminded_on(documents)
+        for row, document in zip(rows, documents, strict=True):
+            row["reminded_on"] = reminded_on.get(document)
+        return {"unpaid_rows": rows}
+
+    def _get_unpaid_totals(self, documents):
+        """What is still to pay on ``documents``, per currency, formatted and
+        joined."""
+        totals = OrderedDict()
+        for document in documents:
+            currency = document.currency_id
+            totals[currency] = totals.get(currency, 0.0) + document.amount_residual
+        return ", ".join(
+            format_amount(request.env, amount, currency)
+            for currency, amount in totals.items()
+        )
+
+    @route(
+        ["/my/unpaid", "/my/unpaid/page/<int:page>"],
+        type="http",
+        auth="user",
+        website=True,
+    )
+    def portal_my_unpaid_items(self, page=1, **kw):
+        """Every unpaid invoice and credit request of the client, paged, most
+        urgent first, each with Pay Now and a box for Pay Selected."""
+        documents = self._get_unpaid_documents_by_urgency()
+        pager = portal_pager(
+            url="/my/unpaid",
+            total=len(documents),
+            page=page,
+            step=self._unpaid_list_per_page,
+        )
+        shown = documents[
+            pager["offset"] : pager["offset"] + self._unpaid_list_per_page
+        ]
+        values = self._prepare_portal_layout_values()
+        values.update(self._prepare_unpaid_rows(shown))
+        values.update(
+            {
+                "page_name": "unpaid_items",
+                "pager": pager,
+                "unpaid_summary": request.env._(
+                    "%(count)s items. Still to pay in all: %(total)s",
+                    count=len(documents),
+                    total=self._get_unpaid_totals(documents),
+                ),
+            }
+        )
+        return request.render("invoice_client_pay.portal_my_unpaid_items", values)
 
     def _prepare_unpaid_row(self, document, kind, date, date_due, today):
         """One row of the panel: an invoice or a credit request (sudoed)."""

@@ -90,6 +90,62 @@ class TestPortalPaySeveral(ClientPayHttpCommon):
         self.env.flush_all()
         self.assertEqual(count_queries(), baseline)
 
+    def test_panel_shows_the_most_urgent_and_links_the_full_list(self):
+        """With more items than the panel shows: the most urgent (oldest due
+        first) are listed, the count and total of all are given, and /my/unpaid
+        pages through every one of them."""
+        extra = self.env["account.move"]
+        for day in range(1, 12):
+            invoice = self.init_invoice(
+                "out_invoice",
+                partner=self.client,
+                amounts=[10.0],
+                taxes=[],
+                company=self.company,
+                invoice_date=f"2018-01-{day:02d}",
+            )
+            invoice.invoice_date_due = f"2018-02-{day:02d}"
+            invoice.action_post()
+            extra |= invoice
+        # 11 dated invoices + 2 invoices and 1 request due later: 14 items.
+        self.authenticate(self.portal_user.login, self.portal_user.login)
+        html = self._get("/my").text
+        self.assertEqual(html.count("o_icp_pay_now"), 10)
+        for invoice in extra[:10]:
+            self.assertIn(f"items=inv-{invoice.id}", html)
+        self.assertNotIn(f"items=inv-{extra[10].id}", html)
+        self.assertNotIn(f"items=cr-{self.credit_request.id}", html)
+        more = re.search(r"o_icp_unpaid_more.*?</div>", html, re.S).group(0)
+        self.assertIn("14", more)
+        total = sum((extra | self.invoice_1 | self.invoice_2).mapped("amount_residual"))
+        total += self.credit_request.amount_residual
+        self.assertIn(f"{total:,.2f}", more)
+        self.assertIn('href="/my/unpaid"', more)
+
+        page_1 = self._get("/my/unpaid").text
+        self.assertEqual(page_1.count("o_icp_pay_now"), 14)
+        self.assertIn(f"{total:,.2f}", page_1)
+        for record in (*extra, self.invoice_1, self.invoice_2, self.credit_request):
+            prefix = "inv" if record._name == "account.move" else "cr"
+            self.assertIn(f"items={prefix}-{record.id}", page_1)
+        self.assertNotIn(f"inv-{self.other_invoice.id}", page_1)
+        self.assertNotIn(f"cr-{self.other_request.id}", page_1)
+
+    def test_full_list_is_paged(self):
+        for __ in range(20):
+            self._make_sent_request(5.0)
+        self.authenticate(self.portal_user.login, self.portal_user.login)
+        # 2 invoices + 21 requests: 20 on the first page, 3 on the second.
+        self.assertEqual(self._get("/my/unpaid").text.count("o_icp_pay_now"), 20)
+        page_2 = self._get("/my/unpaid/page/2")
+        self.assertEqual(page_2.status_code, 200)
+        self.assertEqual(page_2.text.count("o_icp_pay_now"), 3)
+
+    def test_full_list_needs_a_login(self):
+        response = self.url_open("/my/unpaid", allow_redirects=False)
+        self.assertIn(response.status_code, (302, 303))
+        self.assertIn("/web/login", response.headers["Location"])
+
     # ------------------------------------------------------------
     # Checkout
     # ------------------------------------------------------------
