@@ -327,10 +327,9 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
         prefix = "inv" if document._name == "account.move" else "cr"
         return f"{prefix}-{document.id}"
 
-    def _get_selected_unpaid_items(self, items):
-        """Parse ``inv-<id>`` / ``cr-<id>`` items into the logged-in client's open
-        invoices and credit requests (sudoed). Any item that is not one of them
-        is a 404."""
+    def _parse_unpaid_items(self, items):
+        """``inv-<id>`` / ``cr-<id>`` items as (invoice ids, request ids); any
+        other item is a 404."""
         invoice_ids, request_ids = set(), set()
         for item in items:
             kind, __, raw_id = (item or "").partition("-")
@@ -341,6 +340,13 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
                 request_ids.add(record_id)
             else:
                 raise NotFound()
+        return invoice_ids, request_ids
+
+    def _get_selected_unpaid_items(self, items):
+        """Parse ``inv-<id>`` / ``cr-<id>`` items into the logged-in client's open
+        invoices and credit requests (sudoed). Any item that is not one of them
+        is a 404."""
+        invoice_ids, request_ids = self._parse_unpaid_items(items)
         if not invoice_ids and not request_ids:
             raise NotFound()
         invoices_sudo, requests_sudo = self._get_unpaid_documents(
@@ -385,8 +391,20 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
         """Create one transaction paying several invoices and credit requests,
         for exactly what is still to pay on them (no partial payment)."""
         invoices_sudo, requests_sudo = self._get_selected_unpaid_items(items.split(","))
+        return self._create_several_documents_transaction(
+            kwargs, invoices_sudo, requests_sudo, request.env.user.partner_id, "/my"
+        )
+
+    def _create_several_documents_transaction(
+        self, kwargs, invoices_sudo, requests_sudo, partner_sudo, landing_route
+    ):
+        """One transaction paying exactly what is still to pay on the invoices
+        and credit requests (sudoed), in their one currency and company, for
+        ``partner_sudo``; the payment form's values checked first."""
         self._validate_transaction_kwargs(kwargs)
         documents = list(invoices_sudo) + list(requests_sudo)
+        if not documents:
+            raise ValidationError(request.env._("Everything here is paid already."))
         documents_total = self._get_documents_total(documents)
         if not documents_total:
             raise ValidationError(
@@ -397,7 +415,6 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
             )
         currency, company, total = documents_total
         amount = self._check_online_amount(kwargs.get("amount"), total, currency)
-        partner_sudo = request.env.user.partner_id
         self._check_provider(kwargs, company, partner_sudo, amount, currency)
         reference_prefix = None
         if len(documents) > 1:
@@ -407,7 +424,7 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
             amount,
             currency,
             partner_sudo,
-            "/my",
+            landing_route,
             {
                 "invoice_ids": [Command.set(invoices_sudo.ids)],
                 "credit_request_ids": [Command.set(requests_sudo.ids)],
@@ -416,21 +433,6 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
         )
 
     # === PAY ALL: THE SIGNED LINK OF A REMINDER === #
-
-    def _parse_unpaid_items(self, items):
-        """``inv-<id>`` / ``cr-<id>`` items as (invoice ids, request ids); any
-        other item is a 404."""
-        invoice_ids, request_ids = set(), set()
-        for item in items:
-            kind, __, raw_id = (item or "").partition("-")
-            record_id = self._cast_as_record_id(raw_id)
-            if kind == "inv" and record_id:
-                invoice_ids.add(record_id)
-            elif kind == "cr" and record_id:
-                request_ids.add(record_id)
-            else:
-                raise NotFound()
-        return invoice_ids, request_ids
 
     def _pay_all_link_check_access(self, partner_id, items, access_token):
         """The client (sudoed) a reminder's pay-all link was made for, and those
@@ -491,36 +493,12 @@ class ClientPayPaymentPortal(account_payment_portal.PaymentPortal):
         partner_sudo, invoices_sudo, requests_sudo, item_list = (
             self._pay_all_link_check_access(partner_id, items, access_token)
         )
-        self._validate_transaction_kwargs(kwargs)
-        documents = list(invoices_sudo) + list(requests_sudo)
-        if not documents:
-            raise ValidationError(request.env._("Everything here is paid already."))
-        documents_total = self._get_documents_total(documents)
-        if not documents_total:
-            raise ValidationError(
-                request.env._(
-                    "These documents are in different currencies or companies: "
-                    "pay them separately."
-                )
-            )
-        currency, company, total = documents_total
-        amount = self._check_online_amount(kwargs.get("amount"), total, currency)
-        payment_partner_sudo = self._get_payment_partner(partner_sudo)
-        self._check_provider(kwargs, company, payment_partner_sudo, amount, currency)
-        reference_prefix = None
-        if len(documents) > 1:
-            reference_prefix = company.get_next_batch_payment_communication()
-        return self._create_document_transaction(
+        return self._create_several_documents_transaction(
             kwargs,
-            amount,
-            currency,
-            payment_partner_sudo,
+            invoices_sudo,
+            requests_sudo,
+            self._get_payment_partner(partner_sudo),
             partner_sudo._get_pay_all_path(item_list, access_token),
-            {
-                "invoice_ids": [Command.set(invoices_sudo.ids)],
-                "credit_request_ids": [Command.set(requests_sudo.ids)],
-            },
-            reference_prefix=reference_prefix,
         )
 
     # === INVOICES (Odoo's route, hardened) === #
