@@ -264,6 +264,10 @@ def build_fixtures(env, clients, docs):
     # have two workers race to create them (Odoo's own race, not retried).
     for sequence in env["ir.sequence"].search([("use_date_range", "=", True)]):
         sequence._get_current_sequence()
+    # Likewise a provider's payment method line on its journal: Odoo creates it
+    # the first time the (not stored) journal is read, and two workers reading
+    # it at once create two, which then breaks every payment of that provider.
+    (demo | stripe).mapped("journal_id")
     env.flush_all()
     env.cr.commit()
     return {
