@@ -473,8 +473,8 @@ def check_ledger(env, fixtures):
 
 def server_log_problems(paths):
     """ERROR lines of the servers' logs, except the failed queries that Odoo
-    retries (serialization failures and deadlocks: a retry given up on ends in an
-    HTTP 500, counted apart)."""
+    retries (serialization failures, deadlocks, locks not available: a retry
+    given up on ends in an HTTP 500, counted apart)."""
     problems = []
     for path in paths:
         with open(path, encoding="utf-8", errors="replace") as log:
@@ -484,7 +484,8 @@ def server_log_problems(paths):
                 continue
             after = "".join(lines[i + 1 : i + 4])
             if " odoo.sql_db: bad query" in line and re.search(
-                r"could not serialize access|deadlock detected|SERIALIZATION_FAILURE",
+                r"could not serialize access|deadlock detected|SERIALIZATION_FAILURE"
+                r"|could not obtain lock|LOCK_NOT_AVAILABLE",
                 after,
             ):
                 continue
