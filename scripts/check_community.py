@@ -11,8 +11,8 @@ What matters is what a run actually loads, not a license label somewhere on disk
   database really installed, country-bound modules included.)
 
 A genuine Community tree therefore passes even though it holds ``certificate`` and
-``project_hr_skills``, two Community modules labelled ``OEEL-1`` by an upstream
-mistake (odoo/odoo#205134): nothing this project installs depends on them.
+``project_hr_skills``, two Community modules labelled with the Enterprise license by
+an upstream mistake (odoo/odoo#205134): nothing this project installs depends on them.
 
 Usage: check_community.py ADDONS_DIR[,ADDONS_DIR...] MODULE [MODULE...]
 Exit status: 0 accepted, 3 refused (reasons on stdout), 2 bad usage.
@@ -23,6 +23,8 @@ import os
 import sys
 
 ENTERPRISE_MARKER = "web_enterprise"
+# Odoo Enterprise licenses are "OEEL-<version>".
+ENTERPRISE_LICENSE_PREFIX = "OEEL"
 
 
 def read_manifests(addons_dirs):
@@ -88,7 +90,7 @@ def problems(addons_dirs, wanted):
     ]
     for name in sorted(loaded_modules(manifests, wanted)):
         license_ = str(manifests[name].get("license", ""))
-        if license_.strip().upper().startswith("OEEL"):
+        if license_.strip().upper().startswith(ENTERPRISE_LICENSE_PREFIX):
             found.append(
                 f"{name} ({license_}) would be installed: {manifests[name]['__path__']}"
             )

@@ -11,6 +11,9 @@ sys.path.insert(0, SCRIPTS)
 
 import check_community  # noqa: E402
 
+# An Enterprise license label, as Odoo writes it in a manifest.
+ENTERPRISE = f"{check_community.ENTERPRISE_LICENSE_PREFIX}-1"
+
 
 def make_addons(root, modules):
     """modules: name -> manifest dict; writes root/<name>/__manifest__.py."""
@@ -26,9 +29,9 @@ COMMUNITY = {
     "base": {},
     "web": {"depends": ["base"], "auto_install": True},
     "account": {"depends": ["base", "web"]},
-    # The two Community modules mislabelled OEEL-1 upstream (odoo/odoo#205134).
-    "certificate": {"depends": ["base"], "license": "OEEL-1"},
-    "project_hr_skills": {"depends": ["base", "project"], "license": "OEEL-1"},
+    # The two Community modules mislabelled Enterprise upstream (odoo/odoo#205134).
+    "certificate": {"depends": ["base"], "license": ENTERPRISE},
+    "project_hr_skills": {"depends": ["base", "project"], "license": ENTERPRISE},
     "client": {"depends": ["account"]},
 }
 
@@ -46,12 +49,12 @@ def test_installed_enterprise_dependency_is_refused(tmp_path):
         tmp_path / "odoo",
         {
             **COMMUNITY,
-            "fake_enterprise": {"depends": ["account"], "license": "OEEL-1"},
+            "fake_enterprise": {"depends": ["account"], "license": ENTERPRISE},
             "client": {"depends": ["fake_enterprise"]},
         },
     )
     found = check_community.problems([addons], ["client"])
-    assert len(found) == 1 and found[0].startswith("fake_enterprise (OEEL-1)")
+    assert len(found) == 1 and found[0].startswith(f"fake_enterprise ({ENTERPRISE})")
 
 
 def test_auto_installed_enterprise_module_is_refused(tmp_path):
@@ -62,7 +65,7 @@ def test_auto_installed_enterprise_module_is_refused(tmp_path):
             "account_bridge": {
                 "depends": ["account"],
                 "auto_install": True,
-                "license": "OEEL-1",
+                "license": ENTERPRISE,
             },
         },
     )
@@ -79,7 +82,7 @@ def test_auto_install_needs_its_trigger(tmp_path):
             "cert_bridge": {
                 "depends": ["certificate"],
                 "auto_install": True,
-                "license": "OEEL-1",
+                "license": ENTERPRISE,
             },
         },
     )
@@ -90,7 +93,7 @@ def test_enterprise_repository_on_the_path_is_refused(tmp_path):
     community = make_addons(tmp_path / "odoo", COMMUNITY)
     enterprise = make_addons(
         tmp_path / "enterprise",
-        {"web_enterprise": {"depends": ["web"], "license": "OEEL-1"}},
+        {"web_enterprise": {"depends": ["web"], "license": ENTERPRISE}},
     )
     found = check_community.problems([community, enterprise], ["client"])
     assert len(found) == 1 and "Enterprise repository" in found[0]
@@ -109,4 +112,4 @@ def test_command_line(tmp_path, refused):
         check=False,
     )
     assert run.returncode == (3 if refused else 0), run.stdout
-    assert ("certificate (OEEL-1) would be installed" in run.stdout) == refused
+    assert (f"certificate ({ENTERPRISE}) would be installed" in run.stdout) == refused
