@@ -85,7 +85,11 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
     def _get_unpaid_documents_by_urgency(self):
         """Every payable invoice and open credit request of the client
         (sudoed), oldest due date first, then oldest date."""
-        invoices_sudo, requests_sudo = self._get_unpaid_documents()
+        return self._sort_by_urgency(*self._get_unpaid_documents())
+
+    def _sort_by_urgency(self, invoices_sudo, requests_sudo):
+        """Invoices and credit requests (sudoed) as one list, oldest due date
+        first, then oldest date."""
         # Only what sorting and totals need, not every field of every document.
         invoices_sudo.fetch(
             ["invoice_date", "invoice_date_due", "amount_residual", "currency_id"]
@@ -427,8 +431,17 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
 
     # === PAY SEVERAL AT ONCE: CHECKOUT === #
 
-    @route("/my/unpaid/pay", type="http", auth="user", methods=["GET"], website=True)
-    def portal_pay_unpaid_items(self, **kw):
+    @route(
+        ["/my/unpaid/pay", "/my/unpaid/pay/page/<int:page>"],
+        type="http",
+        auth="user",
+        methods=["GET"],
+        website=True,
+    )
+    def portal_pay_unpaid_items(self, page=1, **kw):
+        """The checkout of the items ticked in the panel or the full list: their
+        rows a page at a time, the total and the payment form for all of them
+        (the selection travels in the pager's links)."""
         items = [
             item
             for value in request.httprequest.args.getlist("items")
@@ -440,13 +453,8 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
             self._get_unpaid_item(document)
             for document in (*invoices_sudo.sorted("id"), *requests_sudo.sorted("id"))
         )
-        values = self._prepare_portal_layout_values()
-        values.update(
-            {
-                "page_name": "pay_unpaid",
-                "invoices": invoices_sudo,
-                "credit_requests": requests_sudo,
-            }
+        values = self._prepare_pay_unpaid_values(
+            invoices_sudo, requests_sudo, "/my/unpaid/pay", page, {"items": items}
         )
         documents_total = self._get_documents_total(
             list(invoices_sudo) + list(requests_sudo)
@@ -467,30 +475,84 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
             values["mixed_error"] = True
         return request.render("invoice_client_pay.portal_pay_unpaid_page", values)
 
-    # === PAY ALL: THE SIGNED LINK OF A REMINDER === #
-
-    @route(
-        "/my/unpaid/link/<int:partner_id>",
-        type="http",
-        auth="public",
-        methods=["GET"],
-        website=True,
-        sitemap=False,
-    )
-    def portal_pay_all_link(self, partner_id, items=None, access_token=None, **kw):
-        """The pay-several checkout of a reminder's pay-all link, without
-        login: what the link lists and is still unpaid, for the client it was
-        made for (partner, amounts, currency and company from the documents)."""
-        partner_sudo, invoices_sudo, requests_sudo, item_list = (
-            self._pay_all_link_check_access(partner_id, items, access_token)
+    def _prepare_pay_unpaid_values(
+        self, invoices_sudo, requests_sudo, url, page, url_args
+    ):
+        """The checkout's page ``page``: its rows (most urgent first, as on
+        /my/unpaid, and as many a page) and Odoo's pager, whose links carry
+        ``url_args`` (the selection, the link's token). The total and the
+        payment form are the caller's, always over all the documents."""
+        documents = self._sort_by_urgency(invoices_sudo, requests_sudo)
+        step = self._unpaid_list_per_page
+        pager = portal_pager(
+            url=url,
+            total=len(documents),
+            page=self._cast_page(page),
+            step=step,
+            url_args=url_args,
         )
+        shown = documents[pager["offset"] : pager["offset"] + step]
         values = self._prepare_portal_layout_values()
         values.update(
             {
                 "page_name": "pay_unpaid",
                 "invoices": invoices_sudo,
                 "credit_requests": requests_sudo,
+                "documents": shown,
+                "documents_count": len(documents),
+                "pager": pager,
+                "pay_summary": pager["page_count"] > 1
+                and request.env._(
+                    "Items %(first)s to %(last)s of %(count)s",
+                    first=pager["offset"] + 1,
+                    last=pager["offset"] + len(shown),
+                    count=len(documents),
+                ),
             }
+        )
+        return values
+
+    @staticmethod
+    def _cast_page(page):
+        """A page number from the path (an int) or the query string (any
+        text): ASCII digits only, at most 18 (a longer number is just past the
+        last page); anything else is page 1. Odoo's pager clamps the rest."""
+        if isinstance(page, int) and not isinstance(page, bool):
+            return page
+        if not isinstance(page, str) or not re.fullmatch(r"[0-9]+", page):
+            return 1
+        return int(page) if len(page) <= 18 else 10**18
+
+    # === PAY ALL: THE SIGNED LINK OF A REMINDER === #
+
+    @route(
+        [
+            "/my/unpaid/link/<int:partner_id>",
+            "/my/unpaid/link/<int:partner_id>/page/<int:page>",
+        ],
+        type="http",
+        auth="public",
+        methods=["GET"],
+        website=True,
+        sitemap=False,
+    )
+    def portal_pay_all_link(
+        self, partner_id, items=None, access_token=None, page=1, **kw
+    ):
+        """The pay-several checkout of a reminder's pay-all link, without
+        login: what the link lists and is still unpaid, for the client it was
+        made for (partner, amounts, currency and company from the documents),
+        a page of rows at a time (the pager's links carry the link's items and
+        token)."""
+        partner_sudo, invoices_sudo, requests_sudo, item_list = (
+            self._pay_all_link_check_access(partner_id, items, access_token)
+        )
+        values = self._prepare_pay_unpaid_values(
+            invoices_sudo,
+            requests_sudo,
+            f"/my/unpaid/link/{partner_sudo.id}",
+            page,
+            {"items": ",".join(item_list), "access_token": access_token},
         )
         documents = list(invoices_sudo) + list(requests_sudo)
         documents_total = documents and self._get_documents_total(documents)

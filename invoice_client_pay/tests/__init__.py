@@ -6,6 +6,7 @@ from . import test_payment_transaction
 from . import test_portal_credit_request
 from . import test_take_payment
 from . import test_portal_pay_several
+from . import test_portal_checkout_pager
 from . import test_payment_link
 from . import test_portal_security
 from . import test_auto_charge

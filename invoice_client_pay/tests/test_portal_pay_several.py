@@ -136,10 +136,13 @@ class TestPortalPaySeveral(ClientPayHttpCommon):
             self._make_sent_request(5.0)
         self.authenticate(self.portal_user.login, self.portal_user.login)
         # 2 invoices + 21 requests: 20 on the first page, 3 on the second.
-        self.assertEqual(self._get("/my/unpaid").text.count("o_icp_pay_now"), 20)
+        page_1 = self._get("/my/unpaid").text
+        self.assertEqual(page_1.count("o_icp_pay_now"), 20)
+        self.assertIn('href="/my/unpaid/page/2"', page_1)  # the pager
         page_2 = self._get("/my/unpaid/page/2")
         self.assertEqual(page_2.status_code, 200)
         self.assertEqual(page_2.text.count("o_icp_pay_now"), 3)
+        self.assertIn('href="/my/unpaid"', page_2.text)
 
     def test_full_list_needs_a_login(self):
         response = self.url_open("/my/unpaid", allow_redirects=False)
