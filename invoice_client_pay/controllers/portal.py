@@ -151,7 +151,7 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
         )
 
     @route(
-        ["/my/unpaid", "/my/unpaid/page/<int:page>"],
+        ["/my/unpaid", "/my/unpaid/page/<string:page>"],
         type="http",
         auth="user",
         website=True,
@@ -163,7 +163,7 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
         pager = portal_pager(
             url="/my/unpaid",
             total=len(documents),
-            page=page,
+            page=self._cast_page(page),
             step=self._unpaid_list_per_page,
         )
         shown = documents[
@@ -432,7 +432,7 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
     # === PAY SEVERAL AT ONCE: CHECKOUT === #
 
     @route(
-        ["/my/unpaid/pay", "/my/unpaid/pay/page/<int:page>"],
+        ["/my/unpaid/pay", "/my/unpaid/pay/page/<string:page>"],
         type="http",
         auth="user",
         methods=["GET"],
@@ -514,9 +514,11 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
 
     @staticmethod
     def _cast_page(page):
-        """A page number from the path (an int) or the query string (any
-        text): ASCII digits only, at most 18 (a longer number is just past the
-        last page); anything else is page 1. Odoo's pager clamps the rest."""
+        """A page number from the path or the query string (any text): ASCII
+        digits only, at most 18 (a longer number is just past the last page);
+        anything else is page 1. Odoo's pager clamps the rest. (The path takes
+        text, not ``<int:page>``: the router's int() fails with a 500 on a
+        number of 4,300 digits and more, before any controller.)"""
         if isinstance(page, int) and not isinstance(page, bool):
             return page
         if not isinstance(page, str) or not re.fullmatch(r"[0-9]+", page):
@@ -528,7 +530,7 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
     @route(
         [
             "/my/unpaid/link/<int:partner_id>",
-            "/my/unpaid/link/<int:partner_id>/page/<int:page>",
+            "/my/unpaid/link/<int:partner_id>/page/<string:page>",
         ],
         type="http",
         auth="public",
