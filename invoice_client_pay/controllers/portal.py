@@ -499,17 +499,20 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
                 "invoices": invoices_sudo,
                 "credit_requests": requests_sudo,
                 "documents": shown,
-                "documents_count": len(documents),
                 "pager": pager,
-                "pay_summary": pager["page_count"] > 1
-                and request.env._(
-                    "Items %(first)s to %(last)s of %(count)s",
-                    first=pager["offset"] + 1,
-                    last=pager["offset"] + len(shown),
-                    count=len(documents),
-                ),
             }
         )
+        if pager["page_count"] > 1:
+            env = request.env
+            values["pay_summary"] = env._(
+                "Items %(first)s to %(last)s of %(count)s",
+                first=pager["offset"] + 1,
+                last=pager["offset"] + len(shown),
+                count=len(documents),
+            )
+            values["pay_total_note"] = env._(
+                "(all %(count)s items)", count=len(documents)
+            )
         return values
 
     @staticmethod
