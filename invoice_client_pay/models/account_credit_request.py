@@ -462,14 +462,20 @@ class AccountCreditRequest(models.Model):
         """Charge the credit requests whose automatic charge is due, one by
         one, committing after each when run by the scheduler.
 
-        The accounting of a successful charge (payment, posting, receipt) is
-        left to Odoo's payment post-processing (``payment.cron_post_process_
-        payment_tx``, triggered at once), as for a payment confirmed by a
-        webhook: this loop only charges. Until then the charge counts as money
-        on its way, so the request is never charged twice. A crash between the
-        Stripe call and the commit is rolled back: the next run makes the same
-        transaction reference, hence the same Idempotency-Key, and Stripe
-        answers with the first charge.
+        The accounting of the successful charges (payments, postings, receipts)
+        is left to Odoo's payment post-processing (``payment.cron_post_process_
+        payment_tx``, triggered once per run), which does a whole run's in
+        batches (``payment.transaction._cron_post_process``), as for payments
+        confirmed by webhooks: this loop only charges. Until then a charge
+        counts as money on its way, so the request is never charged twice.
+
+        One commit per charge, on purpose: a charge Stripe made is only known
+        to Odoo once committed. A crash between the Stripe call and the commit
+        is rolled back, and the next run makes the same transaction reference,
+        hence the same Idempotency-Key, and Stripe answers with the first
+        charge. That holds only while the request is unchanged (same amount)
+        and within Stripe's 24 hours: committing each charge at once keeps that
+        window to one charge, never a batch of them.
         """
         if not post_process:
             self = self.with_context(icp_defer_post_process=True)  # noqa: PLW0642
@@ -484,16 +490,23 @@ class AccountCreditRequest(models.Model):
             limit=limit,
         )
         in_cron = bool(self.env.context.get("ir_cron_progress_id"))
+        Cron = self.env["ir.cron"]
         if in_cron:
-            self.env["ir.cron"]._commit_progress(remaining=len(requests))
+            Cron._commit_progress(remaining=len(requests))
+        to_trigger = not post_process
         for request in requests:
             try:
                 with self.env.cr.savepoint():
-                    request._auto_charge()
+                    transactions = request._auto_charge()
             except UserError as error:
                 _logger.warning("Auto-charge of %s skipped: %s", request.name, error)
-            if in_cron:
-                self.env["ir.cron"]._commit_progress(1)
+            else:
+                if to_trigger and "done" in transactions.mapped("state"):
+                    # With the run's first charge: committed with it.
+                    self.env.ref("payment.cron_post_process_payment_tx")._trigger()
+                    to_trigger = False
+            if in_cron and not Cron._commit_progress(1):
+                break  # Out of time: the scheduler runs the rest next.
         return True
 
     def _schedule_auto_charge(self):

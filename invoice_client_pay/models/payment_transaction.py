@@ -1,9 +1,13 @@
 import logging
+from collections import Counter, defaultdict
 from datetime import timedelta
+
+from psycopg2 import OperationalError
 
 from odoo import SUPERUSER_ID, api, fields, http, models
 from odoo.exceptions import ValidationError
 from odoo.fields import Command
+from odoo.tools import split_every
 from odoo.tools.misc import format_date
 
 from odoo.addons.payment import utils as payment_utils
@@ -17,6 +21,9 @@ _logger = logging.getLogger(__name__)
 # A draft was started and never confirmed by the client: it promises nothing.
 # A pending one counts only within the company's pending payment window.
 IN_FLIGHT_STATES = ("pending", "authorized")
+# How many transactions Odoo's post-processing scheduled action post-processes
+# in one database transaction (one commit).
+POST_PROCESS_BATCH = 100
 
 
 class PaymentTransaction(models.Model):
@@ -130,11 +137,10 @@ class PaymentTransaction(models.Model):
                     "pay through the payment link."
                 )
             )
-        if tx.state == "done":
-            if self.env.context.get("icp_defer_post_process"):
-                self.env.ref("payment.cron_post_process_payment_tx")._trigger()
-            else:
-                tx._post_process()
+        if tx.state == "done" and not self.env.context.get("icp_defer_post_process"):
+            # Deferred (the auto-charge's scheduled action): that action
+            # triggers Odoo's post-processing once for its run.
+            tx._post_process()
         return tx
 
     @api.model
@@ -272,8 +278,80 @@ class PaymentTransaction(models.Model):
 
     # === BUSINESS METHODS - POST-PROCESSING === #
 
+    def _cron_post_process(self):
+        """Odoo's post-processing scheduled action, ``POST_PROCESS_BATCH``
+        transactions per database transaction instead of one: the payments of
+        a whole auto-charge run are created and posted together
+        (``_post_process``), and committed once per batch.
+
+        Each batch locks its transactions (in id order) and re-reads them: one
+        post-processed meanwhile (the client's status page, a webhook, another
+        server) is skipped. A batch that fails is rolled back and done one
+        transaction at a time, so a failing transaction holds back no other;
+        it stays to post-process, and is retried by the next run, as Odoo's
+        loop does.
+        """
+        txs = self
+        if not txs:
+            # Odoo's selection: not post-processed, changed within 4 days.
+            retry_limit_date = fields.Datetime.now() - timedelta(days=4)
+            txs = self.search(
+                [
+                    ("is_post_processed", "=", False),
+                    ("last_state_change", ">=", retry_limit_date),
+                ]
+            )
+        Cron = self.env["ir.cron"]
+        if self.env.context.get("ir_cron_progress_id"):
+            Cron._commit_progress(remaining=len(txs))
+        for batch_ids in split_every(POST_PROCESS_BATCH, txs.ids):
+            batch = self.browse(batch_ids)
+            try:
+                with self.env.cr.savepoint():
+                    batch._post_process_unprocessed()
+            except Exception:  # noqa: BLE001 - each one again, alone
+                _logger.info(
+                    "Post-processing %s transactions together failed: one by one.",
+                    len(batch),
+                    exc_info=True,
+                )
+                # Each in a database transaction of its own: a fresh snapshot
+                # sees what another worker committed meanwhile.
+                Cron._commit_progress()
+                for tx in batch:
+                    try:
+                        with self.env.cr.savepoint():
+                            tx._post_process_unprocessed()
+                    except OperationalError:
+                        pass  # Another worker has it (lock, serialization).
+                    except Exception:  # noqa: BLE001 - retried by the next run
+                        _logger.exception(
+                            "An error occurred while post-processing transaction %s.",
+                            tx.reference,
+                        )
+                    Cron._commit_progress()
+            if not Cron._commit_progress(len(batch)):
+                break  # Out of time: the next run goes on.
+
+    def _post_process_unprocessed(self):
+        """Post-process those of these transactions that are still to, once:
+        locked (in id order) and re-read, so a transaction that another worker
+        post-processed meanwhile is skipped."""
+        lock_rows(self)
+        self.filtered(lambda tx: not tx.is_post_processed)._post_process()
+
     def _post_process(self):
-        res = super()._post_process()
+        # The transactions that only pay credit requests get their payments in
+        # one go (one create and one posting per company); Odoo's loop then
+        # finds them made. Their "payment posted" notes are logged in one go too.
+        batched = self._create_credit_request_payments_in_batch()
+        quiet = self.env.context.get("icp_quiet_tx_log")
+        res = super(PaymentTransaction, self - batched)._post_process()
+        super(
+            PaymentTransaction, batched.with_context(icp_quiet_tx_log=True)
+        )._post_process()
+        if not quiet:
+            batched._log_posted_payments()
         for tx in self.filtered(lambda t: t.state == "cancel"):
             tx._cancel_linked_payments()
         (
@@ -363,31 +441,9 @@ class PaymentTransaction(models.Model):
 
     def _create_credit_request_payments(self, **extra_create_values):
         self.ensure_one()
-        requests = self._get_credit_requests_to_pay()
-        lock_rows(requests)
+        lock_rows(self._get_credit_requests_to_pay())
+        invoices, invoice_part, request_parts = self._split_credit_request_amount()
         currency = self.currency_id
-        remaining = currency.round(abs(self.amount))
-        invoices = self.invoice_ids
-        if self.source_transaction_id and (
-            self.operation == self.source_transaction_id.operation
-        ):
-            invoices = self.source_transaction_id.invoice_ids
-        invoices = invoices.filtered(lambda inv: inv.state == "posted")
-        invoice_part = 0.0
-        if invoices:
-            invoice_part = min(remaining, sum(invoices.mapped("amount_residual")))
-        request_parts = []
-        rest = currency.round(remaining - invoice_part)
-        for request in requests.sorted(lambda r: (r.date, r.id)):
-            part = min(rest, request.amount_residual)
-            request_parts.append([request, part])
-            rest = currency.round(rest - part)
-        if currency.compare_amounts(rest, 0) > 0:
-            if invoices:
-                invoice_part = currency.round(invoice_part + rest)
-            else:
-                request_parts[-1][1] = currency.round(request_parts[-1][1] + rest)
-
         payments = self.env["account.payment"]
         if invoices and currency.compare_amounts(invoice_part, 0) > 0:
             payments |= super()._create_payment(
@@ -403,6 +459,132 @@ class PaymentTransaction(models.Model):
             payments |= payment
         self.payment_id = payments[:1]
         return payments
+
+    def _split_credit_request_amount(self):
+        """What of this transaction's money pays its posted invoices, and each
+        of its credit requests (oldest first, at most what each still needs).
+        Anything left goes to the invoices' payment, or else the last request's.
+
+        :return: (invoices, invoice part, [[request, part], ...])
+        """
+        self.ensure_one()
+        currency = self.currency_id
+        remaining = currency.round(abs(self.amount))
+        invoices = self.invoice_ids
+        if self.source_transaction_id and (
+            self.operation == self.source_transaction_id.operation
+        ):
+            invoices = self.source_transaction_id.invoice_ids
+        invoices = invoices.filtered(lambda inv: inv.state == "posted")
+        invoice_part = 0.0
+        if invoices:
+            invoice_part = min(remaining, sum(invoices.mapped("amount_residual")))
+        request_parts = []
+        rest = currency.round(remaining - invoice_part)
+        requests = self._get_credit_requests_to_pay()
+        for request in requests.sorted(lambda r: (r.date, r.id)):
+            part = min(rest, request.amount_residual)
+            request_parts.append([request, part])
+            rest = currency.round(rest - part)
+        if currency.compare_amounts(rest, 0) > 0:
+            if invoices:
+                invoice_part = currency.round(invoice_part + rest)
+            else:
+                request_parts[-1][1] = currency.round(request_parts[-1][1] + rest)
+        return invoices, invoice_part, request_parts
+
+    def _create_credit_request_payments_in_batch(self):
+        """Create and post together the payments of those of these done
+        transactions that pay credit requests only (no invoice, no partial
+        capture): one ``create`` and one posting per company, instead of one
+        each. Their requests are paid and their receipts queued as one by one.
+
+        Idempotent as ``_create_payment``: the transactions, then their
+        requests, are locked once for the batch (in id order) and re-read; a
+        transaction with a payment already gets none. Transactions sharing a
+        request are left to ``_create_payment``, one after the other (each
+        pays what the previous one left).
+
+        :return: the transactions that have their payments now.
+        """
+        candidates = self.filtered(lambda tx: tx._is_credit_request_only())
+        shared = Counter(
+            request.id for tx in candidates for request in tx.credit_request_ids
+        )
+        candidates = candidates.filtered(
+            lambda tx: all(shared[request.id] == 1 for request in tx.credit_request_ids)
+        )
+        if not candidates:
+            return candidates
+        lock_rows(candidates)
+        candidates = candidates.filtered(lambda tx: tx._is_credit_request_only())
+        existing = self.env["account.payment"].search(
+            [("payment_transaction_id", "in", candidates.ids)], order="id"
+        )
+        for tx, payments in existing.grouped("payment_transaction_id").items():
+            tx.payment_id = payments[:1]
+        to_pay = candidates - existing.payment_transaction_id
+        lock_rows(to_pay.credit_request_ids)
+        payments = self.env["account.payment"]
+        for company, company_txs in to_pay.grouped("company_id").items():
+            vals_list, payers = [], []
+            for tx in company_txs:
+                __, __, request_parts = tx._split_credit_request_amount()
+                for request, part in request_parts:
+                    if tx.currency_id.compare_amounts(part, 0) > 0:
+                        vals_list.append(
+                            tx._prepare_credit_request_payment_values(request, part)
+                        )
+                        payers.append(tx)
+            company_payments = (
+                self.env["account.payment"].with_company(company).create(vals_list)
+            )
+            company_payments.action_post()
+            for tx, payment in zip(payers, company_payments, strict=True):
+                if not tx.payment_id:
+                    tx.payment_id = payment
+            payments |= company_payments
+        self._send_payment_receipts(payments)
+        return candidates
+
+    def _is_credit_request_only(self):
+        """A done transaction paying credit requests only, whose payments are
+        still to make: what ``_create_credit_request_payments_in_batch`` does."""
+        self.ensure_one()
+        return (
+            self.state == "done"
+            and self.operation not in ("validation", "refund")
+            and not self.payment_id
+            and bool(self.credit_request_ids)
+            and not self.invoice_ids
+            and not self.source_transaction_id
+            and not any(
+                child.state in ("done", "cancel")
+                for child in self.child_transaction_ids
+            )
+        )
+
+    def _log_posted_payments(self):
+        """Odoo's "payment posted" note (account_payment's post-processing) of
+        each transaction, on its credit requests, all logged at once."""
+        bodies_by_author = defaultdict(dict)
+        for tx in self.filtered("payment_id"):
+            author = (
+                self.env.user.partner_id
+                if self.env.uid == SUPERUSER_ID
+                else tx.partner_id
+            )
+            body = self.env._(
+                "The payment related to transaction %(ref)s has been posted: %(link)s",
+                ref=tx._get_html_link(),
+                link=tx.payment_id._get_html_link(),
+            )
+            for request in tx.credit_request_ids:
+                bodies_by_author[author.id][request.id] = body
+        for author_id, bodies in bodies_by_author.items():
+            self.env["account.credit.request"].browse(bodies)._message_log_batch(
+                bodies, author_id=author_id
+            )
 
     def _prepare_credit_request_payment_values(self, request, amount):
         self.ensure_one()

@@ -3,13 +3,16 @@ from unittest.mock import patch
 
 from psycopg2 import errors as pg_errors
 
-from odoo import fields
+from odoo import Command, fields
+from odoo.exceptions import UserError
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from .common_stripe import (
     PM_CARD_AUTH,
     PM_CARD_DECLINED,
     PM_CARD_NO_FUNDS,
+    PM_CARD_OK,
     StripeClientCommon,
 )
 
@@ -262,3 +265,243 @@ class TestAutoCharge(StripeClientCommon):
         self.assertEqual(len(request.payment_ids), 1)
         self.assertEqual(self._balance(), 95.0)
         self.assertLedgerConsistent()
+
+
+@tagged("post_install", "-at_install")
+class TestAutoChargeBatchPostProcessing(StripeClientCommon):
+    """The post-processing of an auto-charge run, as the scheduled action does
+    it (``payment.cron_post_process_payment_tx``, which the run triggers): the
+    run's done transactions get their payments together, each exactly once."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.third_client = cls.env["res.partner"].create(
+            {"name": "Third Client", "email": "third@example.com"}
+        )
+        cls.declined_client = cls.env["res.partner"].create(
+            {"name": "Declined Client", "email": "declined@example.com"}
+        )
+        for partner, pm_ref in (
+            (cls.client, PM_CARD_OK),
+            (cls.third_client, PM_CARD_OK),
+            (cls.declined_client, PM_CARD_DECLINED),
+        ):
+            token = cls._make_token(partner, pm_ref, cls.pm_card, "4242")
+            partner.write(
+                {"auto_charge_credit_requests": True, "auto_charge_token_id": token.id}
+            )
+        # A client auto-charged in another company, with that company's provider.
+        cls.company_2 = cls.setup_other_company()["company"]
+        journal_2 = cls.env["account.journal"].search(
+            [("company_id", "=", cls.company_2.id), ("type", "=", "bank")], limit=1
+        )
+        cls.provider_2 = (
+            cls.env["payment.provider"]
+            .sudo()
+            .create(
+                {
+                    "name": "Stripe (ICP tests, company 2)",
+                    "code": "stripe",
+                    "state": "test",
+                    "company_id": cls.company_2.id,
+                    "allow_tokenization": True,
+                    "stripe_secret_key": "sk_test_icp_2",
+                    "stripe_publishable_key": "pk_test_icp_2",
+                    "payment_method_ids": [Command.set(cls.pm_card.ids)],
+                    "journal_id": journal_2.id,
+                }
+            )
+        )
+        token_2 = (
+            cls.env["payment.token"]
+            .sudo()
+            .create(
+                {
+                    "provider_id": cls.provider_2.id,
+                    "payment_method_id": cls.pm_card.id,
+                    "partner_id": cls.other_client.id,
+                    "provider_ref": f"cus_{cls.other_client.id}",
+                    "payment_details": "4242",
+                    "stripe_payment_method": PM_CARD_OK,
+                }
+            )
+        )
+        cls.other_client.with_company(cls.company_2).write(
+            {"auto_charge_credit_requests": True, "auto_charge_token_id": token_2.id}
+        )
+
+    def _due_request(self, amount, partner, company=None):
+        request = self._credit_request(
+            amount, partner=partner, company_id=(company or self.company).id
+        )
+        request.write(
+            {
+                "state": "sent",
+                "is_sent": True,
+                "auto_charge_next_date": fields.Datetime.now() - timedelta(minutes=1),
+            }
+        )
+        return request
+
+    def _run_post_processing_cron(self, transactions=None):
+        """Odoo's post-processing scheduled action (on all transactions to
+        post-process, or on ``transactions``), its commits made flushes (a test
+        cannot commit)."""
+        self.env.flush_all()
+        with patch.object(self.env.cr, "commit", self.env.flush_all):
+            (transactions or self.env["payment.transaction"])._cron_post_process()
+        self.env.invalidate_all()
+
+    def _count_calls(self, model, method):
+        """Patch ``model``'s ``method`` to count its calls and their records."""
+        calls = []
+        cls = type(self.env[model])
+        original = getattr(cls, method)
+
+        def counting(records, *args, **kwargs):
+            calls.append(
+                len(args[0]) if args and isinstance(args[0], list) else records
+            )
+            return original(records, *args, **kwargs)
+
+        patcher = patch.object(cls, method, counting)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        return calls
+
+    def test_run_paid_in_one_batch_each_request_once(self):
+        # Paid and post-processed before the run: left alone.
+        before = self._due_request(50.0, self.client)
+        before._auto_charge()
+        self.assertEqual(before.state, "paid")
+        before_tx = before.transaction_ids
+        self.assertTrue(before_tx.is_post_processed)
+
+        first = self._due_request(100.0, self.client)
+        second = self._due_request(110.0, self.client)
+        third = self._due_request(120.0, self.third_client)
+        declined = self._due_request(130.0, self.declined_client)
+        elsewhere = self._due_request(140.0, self.other_client, company=self.company_2)
+        self.env["account.credit.request"]._cron_auto_charge()
+        paid = first + second + third + elsewhere
+        for request in paid:
+            self.assertEqual(request.transaction_ids.state, "done")
+            self.assertFalse(request.transaction_ids.is_post_processed)
+            self.assertEqual(request.state, "sent", "Accounting is left to the cron.")
+        self.assertEqual(declined.transaction_ids.state, "error")
+        self.assertEqual(len(self.fake_stripe.charges), 5)
+
+        # One transaction's post-processing breaks: the others are not held back.
+        Tx = type(self.env["payment.transaction"])
+        original = Tx._prepare_credit_request_payment_values
+        broken = second.transaction_ids
+
+        def prepare(tx, request, amount):
+            if tx == broken:
+                raise UserError("Injected failure")
+            return original(tx, request, amount)
+
+        with (
+            patch.object(Tx, "_prepare_credit_request_payment_values", prepare),
+            mute_logger("odoo.addons.invoice_client_pay.models.payment_transaction"),
+        ):
+            self._run_post_processing_cron()
+        for request in first + third + elsewhere:
+            self.assertEqual(request.state, "paid", request.name)
+            self.assertTrue(request.transaction_ids.is_post_processed)
+        self.assertEqual(second.state, "sent")
+        self.assertFalse(second.payment_ids)
+        self.assertFalse(broken.is_post_processed, "Left for the next run.")
+        # Still money on its way: never charged again meanwhile.
+        second.auto_charge_next_date = fields.Datetime.now()
+        self.env["account.credit.request"]._cron_auto_charge()
+        self.assertEqual(len(self.fake_stripe.charges), 5)
+
+        # The next run pays it; nothing else is paid twice.
+        self._run_post_processing_cron()
+        self._run_post_processing_cron()
+        for request in paid + before:
+            tx = request.transaction_ids
+            payment = request.payment_ids
+            self.assertEqual(request.state, "paid", request.name)
+            self.assertEqual(len(payment), 1, f"{request.name} paid exactly once")
+            self.assertTrue(tx.is_post_processed)
+            self.assertEqual(tx.payment_id, payment)
+            self.assertEqual(payment.payment_transaction_id, tx)
+            self.assertEqual(payment.amount, request.amount)
+            self.assertEqual(payment.currency_id, request.currency_id)
+            self.assertEqual(payment.company_id, request.company_id)
+            self.assertEqual(payment.journal_id, tx.provider_id.journal_id)
+            self.assertEqual(payment.partner_id, request.commercial_partner_id)
+            self.assertIn(payment.state, ("in_process", "paid"))
+            self.assertTrue(payment.icp_receipt_pending, "Receipt queued.")
+        for request in paid:
+            tx = request.transaction_ids
+            self.assertTrue(
+                request.message_ids.filtered(
+                    lambda m, t=tx: (
+                        t.reference in str(m.body) and "has been posted" in str(m.body)
+                    )
+                ),
+                "The request's chatter says the payment was posted.",
+            )
+        self.assertEqual(elsewhere.payment_ids.company_id, self.company_2)
+        self.assertEqual(declined.state, "sent")
+        self.assertFalse(declined.payment_ids)
+        self.assertEqual(self._balance(), 260.0)
+        self.assertEqual(self._balance(self.third_client), 120.0)
+        self.assertEqual(
+            self.other_client.with_company(self.company_2).client_credit_balance,
+            140.0,
+        )
+        for partner in (self.client, self.third_client, self.declined_client):
+            self.assertLedgerConsistent(partner)
+
+    def test_payments_created_and_posted_together(self):
+        requests = (
+            self._due_request(60.0, self.client)
+            | self._due_request(70.0, self.client)
+            | self._due_request(80.0, self.third_client)
+        )
+        self.env["account.credit.request"]._cron_auto_charge()
+        creates = self._count_calls("account.payment", "create")
+        posts = self._count_calls("account.payment", "action_post")
+        self._run_post_processing_cron()
+        self.assertEqual(creates, [3], "One create for the run's three payments.")
+        self.assertEqual(len(posts), 1, "One posting for all of them.")
+        self.assertEqual(len(posts[0]), 3)
+        self.assertEqual(set(requests.mapped("state")), {"paid"})
+        self.assertEqual(self._balance(), 130.0)
+        self.assertLedgerConsistent()
+
+    def test_same_transaction_post_processed_twice_pays_once(self):
+        request = self._due_request(90.0, self.client)
+        self.env["account.credit.request"]._cron_auto_charge()
+        tx = request.transaction_ids
+        # The cron, then the client's status page and the cron again.
+        self._run_post_processing_cron()
+        tx._post_process()
+        self._run_post_processing_cron(tx)
+        self._run_post_processing_cron()
+        self.assertEqual(len(request.payment_ids), 1)
+        self.assertEqual(
+            self.env["account.payment"].search_count(
+                [("payment_transaction_id", "=", tx.id)]
+            ),
+            1,
+        )
+        self.assertEqual(request.state, "paid")
+        self.assertEqual(self._balance(), 90.0)
+        self.assertLedgerConsistent()
+
+    def test_run_triggers_post_processing_once(self):
+        for amount in (10.0, 20.0, 30.0):
+            self._due_request(amount, self.client)
+        cron = self.env.ref("payment.cron_post_process_payment_tx")
+        triggers = self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
+        self.env["account.credit.request"]._cron_auto_charge()
+        self.assertEqual(
+            self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]),
+            triggers + 1,
+        )

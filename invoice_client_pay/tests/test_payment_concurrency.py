@@ -9,6 +9,7 @@ runs a request.
 """
 
 import uuid
+from unittest.mock import patch
 
 from odoo import Command
 from odoo.tests import tagged
@@ -99,3 +100,42 @@ class TestPostProcessingConcurrency(RealTransactionsCase):
             self.assertEqual(request.payment_ids, payments)
             tx = env["payment.transaction"].browse(tx_id)
             self.assertEqual(tx.payment_id, payments)
+
+    @mute_logger(
+        "odoo.sql_db", "odoo.addons.invoice_client_pay.models.payment_transaction"
+    )
+    def test_cron_batch_and_status_page_post_process_one_transaction(self):
+        """The client's status page (or a webhook) post-processes a transaction
+        while the post-processing cron of another server has it in its batch:
+        the cron waits for the lock, finds it done and skips it, and still
+        pays the rest of its batch."""
+        request_id, tx_id = self._done_transaction(80.0)
+        other_request_id, other_tx_id = self._done_transaction(30.0)
+
+        def status_page(env):
+            env["payment.transaction"].browse(tx_id)._post_process()
+
+        def cron(env):
+            env["payment.transaction"].browse([tx_id, other_tx_id])._cron_post_process()
+
+        # The cron commits in its thread; Odoo then raises the client's rank in
+        # a new environment (a post-commit hook), which would wait for the
+        # registry lock that the test runner holds: not this test's business.
+        with self._env() as env:
+            Partner = type(env["res.partner"])
+        with patch.object(Partner, "_increase_rank", lambda *args, **kwargs: None):
+            __, second = self._run_workers(status_page, cron)
+        self.assertNotIsInstance(second, Exception, second)
+
+        with self._env() as env:
+            for rid, tid in ((request_id, tx_id), (other_request_id, other_tx_id)):
+                payments = env["account.payment"].search(
+                    [("payment_transaction_id", "=", tid)]
+                )
+                self.assertEqual(len(payments), 1)
+                request = env["account.credit.request"].browse(rid)
+                self.assertEqual(request.state, "paid")
+                self.assertEqual(request.payment_ids, payments)
+                tx = env["payment.transaction"].browse(tid)
+                self.assertTrue(tx.is_post_processed)
+                self.assertEqual(tx.payment_id, payments)
