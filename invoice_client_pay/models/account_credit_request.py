@@ -12,6 +12,9 @@ _logger = logging.getLogger(__name__)
 POSTED_PAYMENT_STATES = ("in_process", "paid")
 # How many due requests one run of the auto-charge scheduled action takes at most.
 AUTO_CHARGE_BATCH = 1000
+# Every how many charges (each committed on its own) that action tells the
+# scheduler its progress.
+AUTO_CHARGE_PROGRESS_EVERY = 20
 
 
 class AccountCreditRequest(models.Model):
@@ -494,19 +497,36 @@ class AccountCreditRequest(models.Model):
         if in_cron:
             Cron._commit_progress(remaining=len(requests))
         to_trigger = not post_process
+        uncounted = 0
         for request in requests:
             try:
-                with self.env.cr.savepoint():
+                if in_cron:
+                    # All before is committed: a failure rolls back this
+                    # request's work only.
                     transactions = request._auto_charge()
+                else:
+                    with self.env.cr.savepoint():
+                        transactions = request._auto_charge()
             except UserError as error:
+                if in_cron:
+                    self.env.cr.rollback()
                 _logger.warning("Auto-charge of %s skipped: %s", request.name, error)
             else:
                 if to_trigger and "done" in transactions.mapped("state"):
                     # With the run's first charge: committed with it.
                     self.env.ref("payment.cron_post_process_payment_tx")._trigger()
                     to_trigger = False
-            if in_cron and not Cron._commit_progress(1):
-                break  # Out of time: the scheduler runs the rest next.
+            if in_cron:
+                # Each charge committed at once (see above); the scheduler told
+                # the progress every AUTO_CHARGE_PROGRESS_EVERY charges.
+                uncounted += 1
+                if uncounted == AUTO_CHARGE_PROGRESS_EVERY:
+                    Cron._commit_progress(uncounted)
+                    uncounted = 0
+                else:
+                    self.env.cr.commit()
+        if in_cron and uncounted:
+            Cron._commit_progress(uncounted)
         return True
 
     def _schedule_auto_charge(self):

@@ -286,10 +286,9 @@ class PaymentTransaction(models.Model):
 
         Each batch locks its transactions (in id order) and re-reads them: one
         post-processed meanwhile (the client's status page, a webhook, another
-        server) is skipped. A batch that fails is rolled back and done one
-        transaction at a time, so a failing transaction holds back no other;
-        it stays to post-process, and is retried by the next run, as Odoo's
-        loop does.
+        server) is skipped. A batch that fails is rolled back and done again in
+        halves, so a failing transaction holds back no other; it stays to
+        post-process, and is retried by the next run, as Odoo's loop does.
         """
         txs = self
         if not txs:
@@ -306,32 +305,34 @@ class PaymentTransaction(models.Model):
             Cron._commit_progress(remaining=len(txs))
         for batch_ids in split_every(POST_PROCESS_BATCH, txs.ids):
             batch = self.browse(batch_ids)
-            try:
-                with self.env.cr.savepoint():
-                    batch._post_process_unprocessed()
-            except Exception:  # noqa: BLE001 - each one again, alone
-                _logger.info(
-                    "Post-processing %s transactions together failed: one by one.",
-                    len(batch),
-                    exc_info=True,
-                )
-                # Each in a database transaction of its own: a fresh snapshot
-                # sees what another worker committed meanwhile.
-                Cron._commit_progress()
-                for tx in batch:
-                    try:
-                        with self.env.cr.savepoint():
-                            tx._post_process_unprocessed()
-                    except OperationalError:
-                        pass  # Another worker has it (lock, serialization).
-                    except Exception:  # noqa: BLE001 - retried by the next run
-                        _logger.exception(
-                            "An error occurred while post-processing transaction %s.",
-                            tx.reference,
-                        )
-                    Cron._commit_progress()
+            batch._post_process_isolating_failures()
             if not Cron._commit_progress(len(batch)):
                 break  # Out of time: the next run goes on.
+
+    def _post_process_isolating_failures(self):
+        """Post-process these transactions together; when that fails, again in
+        halves, each in a fresh database transaction (which sees what another
+        worker committed meanwhile), down to the one transaction that fails: it
+        is logged and left to post-process, for the next run."""
+        try:
+            with self.env.cr.savepoint():
+                self._post_process_unprocessed()
+        except OperationalError:
+            if len(self) == 1:
+                return  # Another worker has it (lock, serialization).
+        except Exception:  # noqa: BLE001 - isolated below, then logged
+            if len(self) == 1:
+                _logger.exception(
+                    "An error occurred while post-processing transaction %s.",
+                    self.reference,
+                )
+                return
+        else:
+            return
+        self.env["ir.cron"]._commit_progress()
+        half = len(self) // 2
+        self[:half]._post_process_isolating_failures()
+        self[half:]._post_process_isolating_failures()
 
     def _post_process_unprocessed(self):
         """Post-process those of these transactions that are still to, once:
@@ -899,6 +900,12 @@ class PaymentTransaction(models.Model):
         return True
 
     # === LOGGING HELPERS === #
+
+    def _log_sent_message(self):
+        # Quiet (the auto-charge): the message would not be logged anyway.
+        if self.env.context.get("icp_quiet_tx_log"):
+            return None
+        return super()._log_sent_message()
 
     def _log_message_on_linked_documents(self, message):
         # The auto-charge writes one message of its own per charge (what was

@@ -10,6 +10,7 @@ from . import test_portal_checkout_pager
 from . import test_payment_link
 from . import test_portal_security
 from . import test_auto_charge
+from . import test_auto_charge_cron
 from . import test_stripe_webhook
 from . import test_payment_receipts
 from . import test_ledger_invariants
