@@ -4,16 +4,18 @@ of the stripe library.
 Starts localstripe on 127.0.0.1 (two instances, one per run, each holding the
 same N customers and cards made with the official stripe library), then:
 
-1. Odoo: N due credit requests, charged by the scheduled action's method
-   (``account.credit.request._cron_auto_charge``): lock, re-read, transaction,
-   Stripe call through Odoo's request helper, state. Then Odoo's payment
-   post-processing, which that action triggers (payments, postings, chatter;
-   receipts left to their own scheduled action), timed apart.
+1. Odoo: N due credit requests, charged by the auto-charge scheduled action
+   run as the scheduler runs it (``ir.cron.method_direct_trigger``: its own
+   cursor, one commit per charge): lock, re-read, transaction, Stripe call
+   through Odoo's request helper, state. Then the scheduled action that run
+   triggers, Odoo's payment post-processing (``payment.cron_post_process_
+   payment_tx``: payments, postings, chatter, in batches; receipts left to
+   their own scheduled action), run the same way and timed apart.
 2. Bare loop: the same N charges (same amounts, on the other instance) made with
    ``stripe.StripeClient.v1.payment_intents.create`` in a plain loop.
 
 Prints charges per second of both and their ratio (target: >= 0.70), and the
-end-to-end rate (charge and accounting).
+end-to-end rate (charge and accounting; target: >= 0.60).
 
     ODOO_PYTHON benchmarks/bench_auto_charge.py -d DB [-c odoo.conf]
         [--addons-path P] [-n 500]
@@ -21,7 +23,9 @@ end-to-end rate (charge and accounting).
 localstripe runs with ICP_LOCALSTRIPE_PYTHON (a python that imports localstripe;
 default: this one). ``scripts/bench auto_charge`` provides both.
 
-The database must have invoice_client_pay installed; nothing is committed.
+The database must have invoice_client_pay installed. The scheduled actions
+commit, as they do in production: run it on a scratch database (scripts/bench
+makes one and drops it).
 """
 
 import argparse
@@ -106,23 +110,34 @@ def build_fixtures(env, base, size, tag):
     return requests, cards
 
 
-def run_odoo(env, requests):
-    """The scheduled action (charges), then Odoo's payment post-processing it
-    triggers (payments, postings, receipts), timed apart."""
-    start = time.perf_counter()
-    env["account.credit.request"]._cron_auto_charge(limit=len(requests))
-    env.flush_all()
-    charge_s = time.perf_counter() - start
-    charged = sum(1 for request in requests if request.transaction_ids.state == "done")
-    start = time.perf_counter()
-    # Receipts (a PDF each) are left to their own scheduled action, as the
-    # auto-charge does.
-    requests.transaction_ids.filtered(
-        lambda tx: tx.state == "done" and not tx.is_post_processed
-    ).with_context(icp_defer_receipts=True)._post_process()
-    env.flush_all()
-    post_s = time.perf_counter() - start
-    paid = sum(1 for request in requests if request.state == "paid")
+def run_scheduled_action(registry, xmlid):
+    """Run a scheduled action as the scheduler does (a cursor of its own, the
+    action's commits); return the seconds it took."""
+    with registry.cursor() as cr:
+        cron = api.Environment(cr, SUPERUSER_ID, {}).ref(xmlid)
+        start = time.perf_counter()
+        cron.method_direct_trigger()
+        return time.perf_counter() - start
+
+
+def run_odoo(registry, request_ids):
+    """The auto-charge scheduled action on the due requests, then Odoo's payment
+    post-processing scheduled action it triggers (payments, postings, chatter;
+    receipts are left to their own scheduled action), timed apart."""
+    charge_s = run_scheduled_action(
+        registry, "invoice_client_pay.ir_cron_auto_charge_credit_requests"
+    )
+    post_s = run_scheduled_action(registry, "payment.cron_post_process_payment_tx")
+    with registry.cursor() as cr:
+        requests = api.Environment(cr, SUPERUSER_ID, {})[
+            "account.credit.request"
+        ].browse(request_ids)
+        charged = sum(
+            1
+            for request in requests
+            if "done" in request.transaction_ids.mapped("state")
+        )
+        paid = sum(1 for request in requests if request.state == "paid")
     return charge_s, charged, post_s, paid
 
 
@@ -184,21 +199,29 @@ def main():
             create_customer_with_method(bare_base, "sk_test_bench", CARD_OK)
             for __ in range(args.size)
         ]
+        warm_up = 5
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            requests, __ = build_fixtures(env, base, args.size, tag=int(time.time()))
-            amounts = requests.mapped("amount")
+            requests, __ = build_fixtures(
+                env, base, args.size + warm_up, tag=int(time.time())
+            )
+            # Due later: the warm-up charges only its own.
+            requests[warm_up:].auto_charge_next_date = fields.Datetime.add(
+                fields.Datetime.now(), days=1
+            )
+            request_ids = requests[warm_up:].ids
+            amounts = requests[warm_up:].mapped("amount")
             currency = requests[:1].currency_id.name.lower()
-            with localstripe_adapter(base):
-                # Warm up (caches, prefetch, first HTTP connection) out of the
-                # measurement, then start again from the same state.
-                cr.execute("SAVEPOINT bench_warm")
-                run_odoo(env, requests[:5])
-                cr.execute("ROLLBACK TO SAVEPOINT bench_warm")
-                env.invalidate_all()
-                charge_s, charged, post_s, paid = run_odoo(env, requests)
-            bare_s, succeeded = run_bare(bare_base, bare_cards, amounts, currency)
-            cr.rollback()
+        with localstripe_adapter(base):
+            # Warm up (caches, first HTTP connection) out of the measurement.
+            run_odoo(registry, requests[:warm_up].ids)
+            with registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["account.credit.request"].browse(request_ids).write(
+                    {"auto_charge_next_date": fields.Datetime.now()}
+                )
+            charge_s, charged, post_s, paid = run_odoo(registry, request_ids)
+        bare_s, succeeded = run_bare(bare_base, bare_cards, amounts, currency)
     finally:
         stop_localstripe(process)
         stop_localstripe(bare_process)
@@ -230,8 +253,8 @@ def main():
         f"BENCH auto_charge.end_to_end {total_rate / bare_rate:.2f} >= 0.6 "
         f"paid/s, charge + payment + posting / bare stripe loop (N={args.size})"
     )
-    assert charged == paid == len(requests), (
-        f"{charged} charged, {paid} paid of {len(requests)}"
+    assert charged == paid == args.size, (
+        f"{charged} charged, {paid} paid of {args.size}"
     )
 
 

@@ -552,11 +552,17 @@ class AccountCreditRequest(models.Model):
 
     def _get_auto_charge_token(self):
         self.ensure_one()
-        # The client's choice in the request's company only.
+        # The client's choice in the request's company only. Only these fields
+        # are read: the partner's other company-dependent fields cost a query
+        # of their own (pricelists...).
+        names = ["auto_charge_credit_requests", "auto_charge_token_id"]
         partner = self.partner_id.sudo().with_company(self.company_id)
-        commercial = partner.commercial_partner_id
+        partner.fetch([*names, "commercial_partner_id"])
         if partner.auto_charge_credit_requests and partner.auto_charge_token_id:
             return partner.auto_charge_token_id
+        commercial = partner.commercial_partner_id
+        if commercial != partner:
+            commercial.fetch(names)
         if commercial.auto_charge_credit_requests:
             return commercial.auto_charge_token_id
         return self.env["payment.token"]

@@ -907,6 +907,11 @@ class PaymentTransaction(models.Model):
             return None
         return super()._log_sent_message()
 
+    def _log_received_message(self):
+        if self.env.context.get("icp_quiet_tx_log"):
+            return None
+        return super()._log_received_message()
+
     def _log_message_on_linked_documents(self, message):
         # The auto-charge writes one message of its own per charge (what was
         # charged, to which method, or why it failed): the framework's
