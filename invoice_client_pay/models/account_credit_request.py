@@ -518,9 +518,10 @@ class AccountCreditRequest(models.Model):
                     to_trigger = False
             if in_cron:
                 # Each charge committed at once (see above); the scheduler told
-                # the progress every AUTO_CHARGE_PROGRESS_EVERY charges.
+                # the progress with the first, then every
+                # AUTO_CHARGE_PROGRESS_EVERY charges.
                 uncounted += 1
-                if uncounted == AUTO_CHARGE_PROGRESS_EVERY:
+                if uncounted == AUTO_CHARGE_PROGRESS_EVERY or request == requests[0]:
                     Cron._commit_progress(uncounted)
                     uncounted = 0
                 else:

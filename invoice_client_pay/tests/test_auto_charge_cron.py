@@ -29,7 +29,6 @@ class TestAutoChargeScheduledActions(RealTransactionsCase):
                 [("company_id", "=", company.id), ("type", "=", "bank")], limit=1
             )
             pm_card = env.ref("payment.payment_method_card")
-            pm_card.write({"active": True, "support_tokenization": True})
             providers = env["payment.provider"].create(
                 [
                     {
@@ -46,6 +45,7 @@ class TestAutoChargeScheduledActions(RealTransactionsCase):
                     for name in ("on", "off")
                 ]
             )
+            pm_card.write({"active": True, "support_tokenization": True})
             clients = env["res.partner"].create(
                 [
                     {
