@@ -12,9 +12,6 @@ _logger = logging.getLogger(__name__)
 POSTED_PAYMENT_STATES = ("in_process", "paid")
 # How many due requests one run of the auto-charge scheduled action takes at most.
 AUTO_CHARGE_BATCH = 1000
-# Every how many charges (each committed on its own) that action tells the
-# scheduler its progress.
-AUTO_CHARGE_PROGRESS_EVERY = 20
 
 
 class AccountCreditRequest(models.Model):
@@ -497,7 +494,6 @@ class AccountCreditRequest(models.Model):
         if in_cron:
             Cron._commit_progress(remaining=len(requests))
         to_trigger = not post_process
-        uncounted = 0
         for request in requests:
             try:
                 if in_cron:
@@ -517,17 +513,7 @@ class AccountCreditRequest(models.Model):
                     self.env.ref("payment.cron_post_process_payment_tx")._trigger()
                     to_trigger = False
             if in_cron:
-                # Each charge committed at once (see above); the scheduler told
-                # the progress with the first, then every
-                # AUTO_CHARGE_PROGRESS_EVERY charges.
-                uncounted += 1
-                if uncounted == AUTO_CHARGE_PROGRESS_EVERY or request == requests[0]:
-                    Cron._commit_progress(uncounted)
-                    uncounted = 0
-                else:
-                    self.env.cr.commit()
-        if in_cron and uncounted:
-            Cron._commit_progress(uncounted)
+                Cron._commit_progress(1)  # Each charge committed at once (above).
         return True
 
     def _schedule_auto_charge(self):

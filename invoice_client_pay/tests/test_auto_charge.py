@@ -4,7 +4,6 @@ from unittest.mock import patch
 from psycopg2 import errors as pg_errors
 
 from odoo import Command, fields
-from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -399,7 +398,7 @@ class TestAutoChargeBatchPostProcessing(StripeClientCommon):
 
         def prepare(tx, request, amount):
             if tx == broken:
-                raise UserError("Injected failure")
+                raise ValueError("Injected failure")
             return original(tx, request, amount)
 
         with (
