@@ -1,10 +1,14 @@
 from odoo.tools import SQL
 
 
-def lock_rows(records):
+def lock_rows(records, reread=None):
     """Lock the rows of ``records`` until the end of the transaction, waiting
     for any other transaction holding them, then drop their cache so that they
     are read again.
+
+    ``reread``: only the records among them to read again (default: all). A
+    row this transaction has itself written is current already: re-reading it
+    would only flush and fetch it again for nothing.
 
     The rows are always locked in id order: two transactions locking sets that
     overlap take the rows in the same order, so one waits for the other instead
@@ -22,4 +26,4 @@ def lock_rows(records):
             tuple(records.ids),
         )
     )
-    records.invalidate_recordset()
+    (records if reread is None else reread).invalidate_recordset()

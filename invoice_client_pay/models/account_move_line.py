@@ -257,12 +257,13 @@ class AccountMoveLine(models.Model):
 
     # === BUSINESS METHODS - PAYING FROM CREDIT === #
 
-    def _reconcile_with_client_credit(self):
+    def _reconcile_with_client_credit(self, current=False):
         """Pay the debit items ``self`` (of one company) from their clients'
-        credit, oldest first."""
+        credit, oldest first. ``current``: ``self`` was written by this very
+        transaction (just posted), so its cached values need no re-reading."""
         credits = self._get_matching_client_credit()
         if credits:
-            (self + credits)._reconcile_client_credit()
+            (self + credits)._reconcile_client_credit(current=self if current else None)
 
     def _reconcile_refund_with_client_credit(self, preferred_credits):
         """Match the debit items of a refund with the client's credit:
@@ -275,21 +276,23 @@ class AccountMoveLine(models.Model):
             (self + preferred)._reconcile_client_credit()
         self._filter_open_receivable("debit")._reconcile_with_client_credit()
 
-    def _reconcile_client_credit(self):
+    def _reconcile_client_credit(self, current=None):
         """Match the debit and credit items in ``self``, oldest first, per client
         and receivable account, in one run of Odoo's reconciliation
-        (``_reconcile_plan``: partials, exchange differences, cash-basis
-        entries, full reconciliations, "paid" hooks).
+        (``_reconcile_plan_with_sync``: partials, exchange differences,
+        cash-basis entries, full reconciliations, matching numbers, "paid"
+        hooks).
 
         The items are locked first (see ``lock_rows``): two workers never match
-        the same credit or the same debt twice.
+        the same credit or the same debt twice. ``current``: items of ``self``
+        this transaction wrote itself, which need no re-reading after the lock.
 
         "Oldest" is the earliest due date, then the earliest date: the credit
         received first pays the debt due first. Odoo's reconciliation sorts each
         group by due date only (``reduced_line_sorting``) and keeps the given
         order otherwise, so ties follow the order set here.
         """
-        lock_rows(self)
+        lock_rows(self, reread=None if current is None else self - current)
         plans = defaultdict(lambda: self.browse())
         for line in self.sorted(_oldest_first):
             key = (line.partner_id.commercial_partner_id, line.account_id)
@@ -300,10 +303,32 @@ class AccountMoveLine(models.Model):
             if any(line.amount_residual > 0 for line in lines)
             and any(line.amount_residual < 0 for line in lines)
         ]
-        if plans:
-            self.with_context(
-                client_credit_apply=True, reduced_line_sorting=True
-            )._reconcile_plan(plans)
+        if not plans:
+            return
+        lines = self.with_context(client_credit_apply=True, reduced_line_sorting=True)
+        if lines._is_lean_reconcilable():
+            plan_list, all_amls = lines._optimize_reconciliation_plan(plans)
+            lines._reconcile_plan_with_sync(plan_list, all_amls)
+        else:
+            lines._reconcile_plan(plans)
+
+    def _is_lean_reconcilable(self):
+        """Whether matching these items can skip the generic wrapping of
+        ``_reconcile_plan``: the balance check and the re-synchronisation of
+        every line of every move involved (tax, payment term, early-discount and
+        rounding lines), which rewrites those lines' "dirty" flags and reads
+        them all back, for each invoice and each payment.
+
+        A matching in one currency, the company's, changes nothing they depend
+        on: it writes the items' residual amounts, their matching numbers and
+        full reconciliations, and creates new moves only (cash-basis entries,
+        which Odoo builds and balances itself); no exchange difference can
+        arise. That is nearly every invoice paid from credit. Anything else goes
+        through the whole of ``_reconcile_plan``.
+        """
+        return (
+            len(self.currency_id) == 1 and self.currency_id == self.company_currency_id
+        )
 
     def _reconcile_client_credit_amount(self, credit_lines, amount):
         """Pay exactly ``amount`` (in the currency of ``self``) of the debit

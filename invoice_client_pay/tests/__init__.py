@@ -31,3 +31,4 @@ from . import test_rights
 from . import test_payment_reminders
 from . import test_pay_all_link
 from . import test_reminder_concurrency
+from . import test_lean_reconciliation

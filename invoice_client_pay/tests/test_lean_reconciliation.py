@@ -1,0 +1,276 @@
+from unittest.mock import patch
+
+from odoo import Command
+from odoo.tests import tagged
+
+from odoo.addons.account.models.account_move import AccountMove as OdooAccountMove
+
+from .common import ClientCreditCommon
+
+
+@tagged("post_install", "-at_install")
+class TestLeanReconciliation(ClientCreditCommon):
+    """Credit paying an invoice in the company's currency takes the lean path of
+    Odoo's reconciliation (no re-synchronisation of every line of the moves
+    involved), and ends exactly where Odoo's own "Add" link on the invoice form
+    ends: same matchings, residual amounts, full reconciliations, matching
+    numbers, and payment states of the invoice and the payment."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.twin_client = cls.env["res.partner"].create(
+            {"name": "Twin Client", "email": "twin@example.com"}
+        )
+
+    def _credit_line(self, amount, partner):
+        """A payment of ``partner`` not matched with anything: their credit."""
+        payment = self.env["account.payment"].create(
+            {
+                "payment_type": "inbound",
+                "partner_type": "customer",
+                "partner_id": partner.id,
+                "amount": amount,
+                "journal_id": self.bank_journal.id,
+            }
+        )
+        payment.action_post()
+        return payment.move_id.line_ids._filter_open_receivable("credit")
+
+    def _ledger_outcome(self, invoice, credit_line):
+        """What a matching leaves on the ledger, in a form that compares between
+        two clients."""
+        self.env.invalidate_all()
+        debit = invoice.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        )
+        partials = debit.matched_credit_ids
+        lines = debit + credit_line
+        numbers = lines.mapped("matching_number")
+        return {
+            "invoice": (invoice.payment_state, invoice.amount_residual),
+            "payment": credit_line.payment_id.state,
+            "partials": sorted(
+                (p.amount, p.debit_amount_currency, p.credit_amount_currency)
+                for p in partials
+            ),
+            "residuals": [(line.amount_residual, line.reconciled) for line in lines],
+            "fully reconciled": [bool(line.full_reconcile_id) for line in lines],
+            # A full reconciliation's number is shared; a partial one is "P...".
+            "numbers": [
+                (bool(number), (number or "").startswith("P"), number == numbers[0])
+                for number in numbers
+            ],
+        }
+
+    def _pay_both_ways(self, credit, amount):
+        """The client's invoice paid automatically when posted (the lean path:
+        Odoo's generic ``_reconcile_plan`` must not run), and the twin's the
+        way an accountant does it without this module."""
+        credit_line = self._credit_line(credit, self.client)
+        twin_credit_line = self._credit_line(credit, self.twin_client)
+        invoice = self._invoice(amount, post=False)
+        with patch.object(
+            type(self.env["account.move.line"]),
+            "_reconcile_plan",
+            side_effect=AssertionError("the generic reconciliation ran"),
+        ):
+            invoice.action_post()
+        self.company.auto_mark_invoices_paid = False
+        twin_invoice = self._invoice(amount, partner=self.twin_client)
+        twin_invoice.js_assign_outstanding_line(twin_credit_line.id)
+        self.company.auto_mark_invoices_paid = True
+        return (
+            self._ledger_outcome(invoice, credit_line),
+            self._ledger_outcome(twin_invoice, twin_credit_line),
+        )
+
+    def test_credit_larger_than_invoice_as_odoo_add(self):
+        ours, odoos = self._pay_both_ways(credit=500.0, amount=300.0)
+        self.assertEqual(ours, odoos)
+        self.assertEqual(ours["partials"], [(300.0, 300.0, 300.0)])
+
+    def test_exact_credit_fully_reconciles_as_odoo_add(self):
+        ours, odoos = self._pay_both_ways(credit=300.0, amount=300.0)
+        self.assertEqual(ours, odoos)
+        self.assertEqual(ours["fully reconciled"], [True, True])
+        self.assertEqual(ours["payment"], "paid")
+
+    def test_short_credit_partial_as_odoo_add(self):
+        ours, odoos = self._pay_both_ways(credit=120.0, amount=300.0)
+        self.assertEqual(ours, odoos)
+        self.assertEqual(ours["invoice"], ("partial", 180.0))
+
+    def test_other_currency_takes_the_whole_reconciliation(self):
+        """An invoice in another currency than the credit's may need an
+        exchange difference entry: Odoo's whole ``_reconcile_plan`` runs."""
+        other_currency = self.setup_other_currency("EUR", rates=[("2000-01-01", 2.0)])
+        self._credit_line(500.0, self.client)
+        invoice = self._invoice(200.0, post=False, currency_id=other_currency.id)
+        line_class = type(self.env["account.move.line"])
+        with patch.object(
+            line_class,
+            "_reconcile_plan",
+            autospec=True,
+            side_effect=line_class._reconcile_plan,
+        ) as reconcile_plan:
+            invoice.action_post()
+        self.assertEqual(reconcile_plan.call_count, 1)
+        self.assertEqual(invoice.payment_state, self._paid_state())
+        self.assertEqual(self._balance(), 400.0)
+        self.assertLedgerConsistent()
+
+    def test_reconciled_payments_as_odoo_finds_them(self):
+        """The module reads an invoice's reconciled payments table by table;
+        the result is what Odoo's own single query gives, for invoices paid from
+        credit, by a payment registered on them, in part, by a refund, and for
+        bills."""
+        self._credit_line(500.0, self.client)
+        paid_from_credit = self._invoice(300.0)
+        self.company.auto_mark_invoices_paid = False
+        registered = self._invoice(80.0, partner=self.twin_client)
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=registered.ids
+        ).create({"amount": 50.0})._create_payments()
+        refund = self._invoice(40.0, move_type="out_refund")
+        refund_payment = self.env["account.payment"].create(
+            {
+                "payment_type": "outbound",
+                "partner_type": "customer",
+                "partner_id": self.client.id,
+                "amount": 40.0,
+                "journal_id": self.bank_journal.id,
+            }
+        )
+        refund_payment.action_post()
+        (refund.line_ids + refund_payment.move_id.line_ids).filtered(
+            lambda line: line.account_type == "asset_receivable"
+        ).reconcile()
+        bill = self._create_invoice(
+            move_type="in_invoice",
+            partner_id=self.partner_a.id,
+            invoice_line_ids=[Command.create({"name": "Goods", "price_unit": 70.0})],
+            post=True,
+        )
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=bill.ids
+        ).create({})._create_payments()
+        unpaid = self._invoice(10.0, partner=self.other_client)
+        moves = paid_from_credit + registered + refund + bill + unpaid
+        self.env.invalidate_all()
+        ours = [move.reconciled_payment_ids for move in moves]
+        self.env.invalidate_all()
+        OdooAccountMove._compute_reconciled_payment_ids(moves)
+        odoos = [move.reconciled_payment_ids for move in moves]
+        self.assertEqual(ours, odoos)
+        self.assertEqual([len(payments) for payments in ours], [1, 1, 1, 1, 0])
+
+    def _paid_state(self):
+        return self.env["account.move"]._get_invoice_in_payment_state()
+
+
+@tagged("post_install", "-at_install")
+class TestBatchPostingScales(ClientCreditCommon):
+    """Posting invoices in one batch with credit does the same work per invoice
+    for 500 invoices as for 50: no more SQL queries per invoice, and Odoo's
+    payment-link computation (``reconciled_payment_ids``) runs for the whole
+    batch a fixed number of times, never once per invoice."""
+
+    def _batch(self, size):
+        """``size`` clients, each with credit (an advance booked on their
+        receivable account in one entry, posted at once) and a draft invoice."""
+        partners = self.env["res.partner"].create(
+            [{"name": f"Batch client {i}"} for i in range(size)]
+        )
+        advances = self.env["account.move"].create(
+            {
+                "move_type": "entry",
+                "journal_id": self.company_data["default_journal_misc"].id,
+                "line_ids": [
+                    Command.create(
+                        {
+                            "name": "Advance",
+                            "account_id": self.receivable.id,
+                            "partner_id": partner.id,
+                            "credit": 150.0,
+                        }
+                    )
+                    for partner in partners
+                ]
+                + [
+                    Command.create(
+                        {
+                            "name": "Advances received",
+                            "account_id": self.bank_journal.default_account_id.id,
+                            "debit": 150.0 * size,
+                        }
+                    )
+                ],
+            }
+        )
+        advances.action_post()
+        invoices = self.env["account.move"].create(
+            [
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": partner.id,
+                    "invoice_line_ids": [
+                        Command.create(
+                            {"name": "Service", "price_unit": 100.0, "tax_ids": []}
+                        )
+                    ],
+                }
+                for partner in partners
+            ]
+        )
+        self.env.flush_all()
+        return invoices
+
+    def _post_counting(self, invoices):
+        """Post in one batch: SQL queries per invoice, and how many times the
+        payment-link computation ran."""
+        calls = []
+        move_class = type(self.env["account.move"])
+        compute = move_class._compute_reconciled_payment_ids
+
+        def counted(records):
+            calls.append(len(records))
+            return compute(records)
+
+        cr = self.env.cr
+        self.env.flush_all()
+        with patch.object(move_class, "_compute_reconciled_payment_ids", counted):
+            queries = cr.sql_log_count
+            invoices.action_post()
+            self.env.flush_all()
+            queries = cr.sql_log_count - queries
+        return queries / len(invoices), len(calls)
+
+    def _added_by_module(self, size):
+        """What posting ``size`` invoices for clients with credit costs with the
+        setting on, beyond what the same native posting costs (the setting off,
+        on a twin batch): SQL queries per invoice, and payment-link
+        computations."""
+        twin, invoices = self._batch(size), self._batch(size)
+        self.company.auto_mark_invoices_paid = False
+        native_queries, native_calls = self._post_counting(twin)
+        self.company.auto_mark_invoices_paid = True
+        queries, calls = self._post_counting(invoices)
+        self.assertEqual(set(invoices.mapped("amount_residual")), {0.0})
+        self.assertEqual(invoices.mapped("amount_paid_from_credit"), [100.0] * size)
+        return queries - native_queries, calls - native_calls
+
+    def test_500_invoices_cost_what_50_do(self):
+        # Statistics as autovacuum keeps them in a live database: in a fresh
+        # test database they say the accounting tables are empty, and Odoo's
+        # own payment-state query over the draft batch (creating the fixtures,
+        # before this module does anything) then runs for minutes.
+        self.env.cr.execute(
+            "ANALYZE account_move, account_move_line, account_partial_reconcile, "
+            "account_payment, account_account, res_partner"
+        )
+        small_queries, small_calls = self._added_by_module(50)
+        large_queries, large_calls = self._added_by_module(500)
+        self.assertLessEqual(large_queries, small_queries)
+        self.assertLessEqual(large_calls, small_calls)
+        self.assertLessEqual(large_calls, 4)
