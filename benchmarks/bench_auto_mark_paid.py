@@ -11,7 +11,7 @@ each run from the same savepoint, in one process:
 So the ratios are what the feature costs on this machine today.
 
     ODOO_PYTHON benchmarks/bench_auto_mark_paid.py -d DB [-c odoo.conf]
-        [--addons-path P] [--sizes 150,300] [--mode single|batch|both]
+        [--addons-path P] [--sizes 300,1000] [--mode single|batch|both]
 
 Also run by ``scripts/bench auto_mark_paid``, which prints the ``BENCH`` lines as a
 table.
@@ -141,7 +141,10 @@ def main():
     parser.add_argument("-d", "--database", required=True)
     parser.add_argument("-c", "--config", help="an Odoo configuration file")
     parser.add_argument("--addons-path")
-    parser.add_argument("--sizes", default="150,300")
+    parser.add_argument(
+        "--sizes",
+        help="N for every mode (default: 300,1000 in one batch, 150,300 one at a time)",
+    )
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument(
         "--mode",
@@ -170,13 +173,22 @@ def main():
     )
     modes = ("batch", "single") if args.mode == "both" else (args.mode,)
     goals = {"batch": 1.3, "single": 1.5}
+    default_sizes = {"batch": (300, 1000), "single": (150, 300)}
+    sizes_by_mode = {
+        mode: (
+            tuple(int(size) for size in args.sizes.split(","))
+            if args.sizes
+            else default_sizes[mode]
+        )
+        for mode in modes
+    }
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
-        for size in (int(s) for s in args.sizes.split(",")):
+        for size in sorted(set().union(*sizes_by_mode.values())):
             invoices, credit = build_fixtures(env, size, tag=size, lines=args.lines)
             # Warm caches (views, sequences, prefetch) outside the measurement.
             measure(env, invoices[:5], "auto", 1, True, credit)
-            for mode in modes:
+            for mode in (mode for mode in modes if size in sizes_by_mode[mode]):
                 batch = mode == "batch"
                 variants = (
                     ("native", "auto") if batch else ("native", "native + Add", "auto")
