@@ -31,6 +31,19 @@ OUTCOMES = {
 }
 
 
+def patch_send_api_request(fake):
+    """A patcher putting ``fake`` (a ``FakeStripe``) behind Odoo's request
+    helper for Stripe providers; other providers keep the real helper."""
+    original = PaymentProvider._send_api_request
+
+    def _send_api_request(provider, method, endpoint, **kwargs):
+        if provider.code != "stripe":
+            return original(provider, method, endpoint, **kwargs)
+        return fake(provider, method, endpoint, **kwargs)
+
+    return patch.object(PaymentProvider, "_send_api_request", _send_api_request)
+
+
 class FakeStripe:
     """The part of Stripe's API Odoo's Stripe provider uses to charge a token
     and refund, in memory. Like Stripe, a POST with an Idempotency-Key already
@@ -181,15 +194,7 @@ class StripeClientCommon(ClientCreditCommon):
     def _patch_stripe(self):
         """Put the fake Stripe behind Odoo's request helper."""
         self.fake_stripe = FakeStripe()
-        fake = self.fake_stripe
-        original = PaymentProvider._send_api_request
-
-        def _send_api_request(provider, method, endpoint, **kwargs):
-            if provider.code != "stripe":
-                return original(provider, method, endpoint, **kwargs)
-            return fake(provider, method, endpoint, **kwargs)
-
-        patcher = patch.object(PaymentProvider, "_send_api_request", _send_api_request)
+        patcher = patch_send_api_request(self.fake_stripe)
         patcher.start()
         self.addCleanup(patcher.stop)
 

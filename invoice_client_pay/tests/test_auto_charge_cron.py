@@ -5,16 +5,13 @@ fake Stripe of ``common_stripe`` behind Odoo's request helper."""
 
 import uuid
 from datetime import timedelta
-from unittest.mock import patch
 
 from odoo import Command, fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment.models.payment_provider import PaymentProvider
-
 from .common_concurrency import RealTransactionsCase
-from .common_stripe import PM_CARD_OK, FakeStripe
+from .common_stripe import PM_CARD_OK, FakeStripe, patch_send_api_request
 
 
 @tagged("post_install", "-at_install")
@@ -110,14 +107,7 @@ class TestAutoChargeScheduledActions(RealTransactionsCase):
     @mute_logger("odoo.addons.invoice_client_pay.models.account_credit_request")
     def test_run_charges_commits_each_then_post_processes_in_batch(self):
         fake = FakeStripe()
-        original = PaymentProvider._send_api_request
-
-        def _send_api_request(provider, method, endpoint, **kwargs):
-            if provider.code != "stripe":
-                return original(provider, method, endpoint, **kwargs)
-            return fake(provider, method, endpoint, **kwargs)
-
-        with patch.object(PaymentProvider, "_send_api_request", _send_api_request):
+        with patch_send_api_request(fake):
             self._run("invoice_client_pay.ir_cron_auto_charge_credit_requests")
             with self._env() as env:
                 first, disabled, third = env["account.credit.request"].browse(

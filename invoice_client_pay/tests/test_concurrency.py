@@ -19,10 +19,8 @@ from odoo.exceptions import UserError
 from odoo.tests import common, tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment.models.payment_provider import PaymentProvider
-
 from .common_concurrency import RealTransactionsCase
-from .common_stripe import PM_CARD_OK, FakeStripe
+from .common_stripe import PM_CARD_OK, FakeStripe, patch_send_api_request
 
 
 @tagged("post_install", "-at_install")
@@ -89,15 +87,7 @@ class TestConcurrency(RealTransactionsCase):
     def setUp(self):
         super().setUp()
         self.fake_stripe = FakeStripe()
-        fake = self.fake_stripe
-        original = PaymentProvider._send_api_request
-
-        def _send_api_request(provider, method, endpoint, **kwargs):
-            if provider.code != "stripe":
-                return original(provider, method, endpoint, **kwargs)
-            return fake(provider, method, endpoint, **kwargs)
-
-        patcher = patch.object(PaymentProvider, "_send_api_request", _send_api_request)
+        patcher = patch_send_api_request(self.fake_stripe)
         patcher.start()
         self.addCleanup(patcher.stop)
 
