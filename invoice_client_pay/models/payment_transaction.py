@@ -450,14 +450,11 @@ class PaymentTransaction(models.Model):
             payments |= super()._create_payment(
                 amount=invoice_part, **extra_create_values
             )
-        for request, part in request_parts:
-            if currency.compare_amounts(part, 0) <= 0:
-                continue
-            payment = self.env["account.payment"].create(
-                self._prepare_credit_request_payment_values(request, part)
-            )
-            payment.action_post()
-            payments |= payment
+        request_payments = self.env["account.payment"].create(
+            self._prepare_credit_request_payments_values(request_parts)
+        )
+        request_payments.action_post()
+        payments |= request_payments
         self.payment_id = payments[:1]
         return payments
 
@@ -531,12 +528,9 @@ class PaymentTransaction(models.Model):
             vals_list, payers = [], []
             for tx in company_txs:
                 __, __, request_parts = tx._split_credit_request_amount()
-                for request, part in request_parts:
-                    if tx.currency_id.compare_amounts(part, 0) > 0:
-                        vals_list.append(
-                            tx._prepare_credit_request_payment_values(request, part)
-                        )
-                        payers.append(tx)
+                tx_vals_list = tx._prepare_credit_request_payments_values(request_parts)
+                vals_list += tx_vals_list
+                payers += [tx] * len(tx_vals_list)
             company_payments = (
                 self.env["account.payment"].with_company(company).create(vals_list)
             )
@@ -586,6 +580,16 @@ class PaymentTransaction(models.Model):
             self.env["account.credit.request"].browse(bodies)._message_log_batch(
                 bodies, author_id=author_id
             )
+
+    def _prepare_credit_request_payments_values(self, request_parts):
+        """The values of this transaction's payments of ``request_parts``
+        (``[[request, amount], ...]``), one per request with something to pay."""
+        self.ensure_one()
+        return [
+            self._prepare_credit_request_payment_values(request, part)
+            for request, part in request_parts
+            if self.currency_id.compare_amounts(part, 0) > 0
+        ]
 
     def _prepare_credit_request_payment_values(self, request, amount):
         self.ensure_one()
