@@ -12,6 +12,10 @@ _logger = logging.getLogger(__name__)
 POSTED_PAYMENT_STATES = ("in_process", "paid")
 # How many due requests one run of the auto-charge scheduled action takes at most.
 AUTO_CHARGE_BATCH = 1000
+# How many done charges of a run are handed to the post-processing at once: a
+# second cron worker books them while the run goes on; the fewer, the sooner
+# the run's last charges are booked after it ends.
+AUTO_CHARGE_TRIGGER_EVERY = 25
 
 
 class AccountCreditRequest(models.Model):
@@ -464,10 +468,15 @@ class AccountCreditRequest(models.Model):
 
         The accounting of the successful charges (payments, postings, receipts)
         is left to Odoo's payment post-processing (``payment.cron_post_process_
-        payment_tx``, triggered once per run), which does a whole run's in
-        batches (``payment.transaction._cron_post_process``), as for payments
-        confirmed by webhooks: this loop only charges. Until then a charge
-        counts as money on its way, so the request is never charged twice.
+        payment_tx``), which does it in batches (``payment.transaction._cron_
+        post_process``), as for payments confirmed by webhooks: this loop only
+        charges. Until then a charge counts as money on its way, so the request
+        is never charged twice. The post-processing is triggered with the run's
+        first charge, then with each ``AUTO_CHARGE_TRIGGER_EVERY`` more, and
+        with the last one, each trigger committed with its charge: another cron
+        worker books those while this one waits on the provider for the next
+        charges (a request is charged here, committed, then booked there: the
+        two never wait on each other's rows).
 
         One commit per charge, on purpose: a charge Stripe made is only known
         to Odoo once committed. A crash between the Stripe call and the commit
@@ -493,8 +502,11 @@ class AccountCreditRequest(models.Model):
         Cron = self.env["ir.cron"]
         if in_cron:
             Cron._commit_progress(remaining=len(requests))
-        to_trigger = not post_process
-        for request in requests:
+        post_processing = self.env.ref("payment.cron_post_process_payment_tx")
+        told = False  # The post-processing triggered by this run.
+        untriggered = 0  # Done charges it was not told of yet.
+        last = len(requests) - 1
+        for index, request in enumerate(requests):
             try:
                 if in_cron:
                     # All before is committed: a failure rolls back this
@@ -508,10 +520,13 @@ class AccountCreditRequest(models.Model):
                     self.env.cr.rollback()
                 _logger.warning("Auto-charge of %s skipped: %s", request.name, error)
             else:
-                if to_trigger and "done" in transactions.mapped("state"):
-                    # With the run's first charge: committed with it.
-                    self.env.ref("payment.cron_post_process_payment_tx")._trigger()
-                    to_trigger = False
+                if not post_process and "done" in transactions.mapped("state"):
+                    untriggered += 1
+            if untriggered and (
+                not told or untriggered >= AUTO_CHARGE_TRIGGER_EVERY or index == last
+            ):
+                post_processing._trigger()  # Committed with this charge.
+                told, untriggered = True, 0
             if in_cron:
                 Cron._commit_progress(1)  # Each charge committed at once (above).
         return True

@@ -494,13 +494,39 @@ class TestAutoChargeBatchPostProcessing(StripeClientCommon):
         self.assertEqual(self._balance(), 90.0)
         self.assertLedgerConsistent()
 
-    def test_run_triggers_post_processing_once(self):
-        for amount in (10.0, 20.0, 30.0):
-            self._due_request(amount, self.client)
+    def test_run_triggers_post_processing_per_batch(self):
+        """With the run's first charge, then with each
+        ``AUTO_CHARGE_TRIGGER_EVERY`` more (declined charges not counted), and
+        with its last one."""
+        for amount, partner in (
+            (10.0, self.client),
+            (20.0, self.declined_client),
+            (30.0, self.client),
+            (40.0, self.third_client),
+            (50.0, self.client),
+        ):
+            self._due_request(amount, partner)
         cron = self.env.ref("payment.cron_post_process_payment_tx")
-        triggers = self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
-        self.env["account.credit.request"]._cron_auto_charge()
-        self.assertEqual(
-            self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]),
-            triggers + 1,
-        )
+        Trigger = self.env["ir.cron.trigger"]
+        triggered_at = []
+        original = type(cron)._trigger
+
+        def _trigger(crons, at=None):
+            if crons == cron:
+                triggered_at.append(len(self.fake_stripe.charges))
+            return original(crons, at)
+
+        with (
+            patch.object(type(cron), "_trigger", _trigger),
+            patch(
+                "odoo.addons.invoice_client_pay.models.account_credit_request."
+                "AUTO_CHARGE_TRIGGER_EVERY",
+                2,
+            ),
+        ):
+            before = Trigger.search_count([("cron_id", "=", cron.id)])
+            self.env["account.credit.request"]._cron_auto_charge()
+        # Told after the 1st charge, after the 3rd (two more make a batch; the
+        # declined one does not count) and after the 4th (the run's last).
+        self.assertEqual(triggered_at, [1, 3, 4])
+        self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), before + 3)
