@@ -119,6 +119,30 @@ class AccountMove(models.Model):
         posted._top_up_clients_low_credit()
         return posted
 
+    def _track_prepare(self, fields_iter):
+        """Register the tracking of invoices reached through journal items from
+        an environment without those items' search in its context.
+
+        Every search of journal items returns them in an environment of its own
+        (``domain_cumulated_balance``, for their running balance in list views),
+        and so are the invoices reached through them. The tracking registers a
+        commit hook bound to the invoices it tracks, which keeps that one-off
+        environment alive until the commit: posting N invoices in one
+        transaction kept about N environments alive, and the ORM looks every
+        environment it makes up among all the live ones (each monetary value it
+        caches makes two), so a batch posting cost grew with N². The running
+        balance is no concern of the tracking."""
+        search_keys = ("domain_cumulated_balance", "order_cumulated_balance")
+        context = self.env.context
+        if not any(key in context for key in search_keys):
+            return super()._track_prepare(fields_iter)
+        context = {
+            key: value for key, value in context.items() if key not in search_keys
+        }
+        return super(
+            AccountMove, self.with_env(self.env(context=context))
+        )._track_prepare(fields_iter)
+
     # === ACTION METHODS === #
 
     def action_pay_from_credit(self):

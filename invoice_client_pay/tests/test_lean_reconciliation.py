@@ -1,3 +1,4 @@
+import gc
 from unittest.mock import patch
 
 from odoo import Command
@@ -274,3 +275,67 @@ class TestBatchPostingScales(ClientCreditCommon):
         self.assertLessEqual(large_queries, small_queries)
         self.assertLessEqual(large_calls, small_calls)
         self.assertLessEqual(large_calls, 4)
+
+    def _live_environments_after_posting(self, size):
+        """Environments of this transaction still alive once ``size`` invoices
+        are posted in one batch (garbage collected first: only those something
+        still holds, such as a commit hook)."""
+        # With tracking on, as outside tests (the test classes turn it off), and
+        # read from the database, as in any request after the one creating them.
+        invoices = self._batch(size).with_env(self.env(context={}))
+        self.env.invalidate_all()
+        invoices.action_post()
+        self.env.flush_all()
+        gc.collect()
+        return len(self.env.transaction.envs)
+
+    def test_batch_posting_keeps_environments_few(self):
+        # Before the fix, each invoice's tracking kept the environment of one
+        # journal-item search alive until the commit: about one per invoice,
+        # which every later environment lookup scanned.
+        self.company.auto_mark_invoices_paid = True
+        few = self._live_environments_after_posting(5)
+        many = self._live_environments_after_posting(60)
+        self.assertLess(many - few, 10)
+
+
+@tagged("post_install", "-at_install")
+class TestTrackingFromJournalItems(ClientCreditCommon):
+    """Invoices reached through journal items (which carry their search in the
+    context) are tracked as any other: the module registers their tracking
+    without that context, and the chatter gets the same values."""
+
+    def _tracked_fields_on_post(self, invoice):
+        invoice.action_post()
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        invoice.invalidate_recordset(["message_ids"])
+        return sorted(invoice.message_ids.tracking_value_ids.field_id.mapped("name"))
+
+    def test_tracking_of_invoice_reached_through_items(self):
+        # With tracking on, as outside tests (the test classes turn it off, and
+        # leave the commit hooks of their fixtures' tracking pending).
+        self.env.cr.precommit.clear()
+        env = self.env(context={})
+        direct, through_items = env["account.move"].create(
+            [
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": self.client.id,
+                    "invoice_line_ids": [
+                        Command.create({"name": "Service", "price_unit": 100.0})
+                    ],
+                }
+            ]
+            * 2
+        )
+        # Odoo tracks no change in the transaction that created the record.
+        env.flush_all()
+        self.env.cr.precommit.run()
+        item = env["account.move.line"].search(
+            [("move_id", "=", through_items.id)], limit=1
+        )
+        self.assertIn("domain_cumulated_balance", item.move_id.env.context)
+        direct_fields = self._tracked_fields_on_post(direct)
+        self.assertTrue(direct_fields)
+        self.assertEqual(self._tracked_fields_on_post(item.move_id), direct_fields)
