@@ -475,8 +475,8 @@ class AccountCreditRequest(models.Model):
         first charge, then with each ``AUTO_CHARGE_TRIGGER_EVERY`` more, and
         with the last one, each trigger committed with its charge: another cron
         worker books those while this one waits on the provider for the next
-        charges (a request is charged here, committed, then booked there: the
-        two never wait on each other's rows).
+        charges (a charge is committed before it is booked: the two never take
+        the same transaction or request).
 
         One commit per charge, on purpose: a charge Stripe made is only known
         to Odoo once committed. A crash between the Stripe call and the commit
