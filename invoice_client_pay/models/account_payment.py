@@ -54,6 +54,37 @@ class AccountPayment(models.Model):
         index="btree_not_null",
     )
 
+    # === COMPUTE METHODS === #
+
+    def _compute_stat_buttons_from_reconciliation(self):
+        """A payment without a journal entry reconciles nothing: Odoo's two
+        queries over the reconciliations find nothing for it, and its
+        reconciled invoices are its own. The framework computes these for each
+        payment that Odoo links to its new entry (one at a time: the invoices'
+        payment state depends on their payments'), before the link is made, so
+        posting a batch of payments ran those queries once per payment."""
+        without_entry = self.filtered(lambda pay: pay.id and not pay.move_id)
+        for pay in without_entry:
+            invoices = pay.invoice_ids
+            pay.reconciled_invoice_ids = invoices.filtered(
+                lambda move: move.is_sale_document(True)
+            )
+            pay.reconciled_bill_ids = invoices.filtered(
+                lambda move: move.is_purchase_document(True)
+            )
+            pay.reconciled_invoices_count = len(pay.reconciled_invoice_ids)
+            pay.reconciled_bills_count = len(pay.reconciled_bill_ids)
+            pay.reconciled_statement_line_ids = False
+            pay.reconciled_statement_lines_count = 0
+            # As Odoo's (one credit note alone).
+            move_types = pay.reconciled_invoice_ids.mapped("move_type")
+            pay.reconciled_invoices_type = (
+                "credit_note" if move_types == ["out_refund"] else "invoice"
+            )
+        return super(
+            AccountPayment, self - without_entry
+        )._compute_stat_buttons_from_reconciliation()
+
     # === CRUD METHODS === #
 
     @api.model_create_multi

@@ -7,6 +7,8 @@ from odoo import Command, fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.account.models.account_payment import AccountPayment as OdooPayment
+
 from .common_stripe import (
     PM_CARD_AUTH,
     PM_CARD_DECLINED,
@@ -530,3 +532,58 @@ class TestAutoChargeBatchPostProcessing(StripeClientCommon):
         # declined one does not count) and after the 4th (the run's last).
         self.assertEqual(triggered_at, [1, 3, 4])
         self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), before + 3)
+
+    def test_reconciliations_looked_up_only_for_payments_with_an_entry(self):
+        """Posting a batch runs Odoo's queries over the reconciliations for
+        payments with a journal entry only; one without gets what they would
+        give it (its own invoices)."""
+        calls = []
+        original = OdooPayment._compute_stat_buttons_from_reconciliation
+
+        def counting(payments):
+            calls.append(payments.filtered(lambda pay: pay.id and not pay.move_id))
+            return original(payments)
+
+        requests = self._due_request(60.0, self.client) | self._due_request(
+            70.0, self.third_client
+        )
+        self.env["account.credit.request"]._cron_auto_charge()
+        with patch.object(
+            OdooPayment, "_compute_stat_buttons_from_reconciliation", counting
+        ):
+            self._run_post_processing_cron()
+        self.assertEqual(set(requests.mapped("state")), {"paid"})
+        self.assertTrue(calls, "Looked up for the payments with an entry.")
+        self.assertFalse(any(calls), "Never for a payment without an entry.")
+
+        # A payment without entry (a draft) of an invoice and a credit note.
+        invoice = self._invoice(100.0)
+        refund = self._invoice(30.0, move_type="out_refund")
+        refund_2 = self._invoice(20.0, move_type="out_refund")
+        names = [
+            "reconciled_invoice_ids",
+            "reconciled_invoices_count",
+            "reconciled_invoices_type",
+            "reconciled_bill_ids",
+            "reconciled_bills_count",
+            "reconciled_statement_line_ids",
+            "reconciled_statement_lines_count",
+        ]
+        for invoices in (invoice | refund, refund, refund | refund_2):
+            payment = self.env["account.payment"].create(
+                {
+                    "payment_type": "inbound",
+                    "partner_type": "customer",
+                    "partner_id": self.client.id,
+                    "amount": 10.0,
+                    "journal_id": self.bank_journal.id,
+                    "invoice_ids": [Command.set(invoices.ids)],
+                }
+            )
+            self.assertFalse(payment.move_id)
+            payment.invalidate_recordset(names)
+            ours = {name: payment[name] for name in names}
+            payment.invalidate_recordset(names)
+            original(payment)
+            self.assertEqual(ours, {name: payment[name] for name in names})
+            self.assertEqual(ours["reconciled_invoice_ids"], invoices)
