@@ -57,14 +57,21 @@ class AccountPayment(models.Model):
     # === COMPUTE METHODS === #
 
     def _compute_stat_buttons_from_reconciliation(self):
-        """A payment without a journal entry reconciles nothing: Odoo's two
-        queries over the reconciliations find nothing for it, and its
-        reconciled invoices are its own. The framework computes these for each
-        payment that Odoo links to its new entry (one at a time: the invoices'
-        payment state depends on their payments'), before the link is made, so
-        posting a batch of payments ran those queries once per payment."""
-        without_entry = self.filtered(lambda pay: pay.id and not pay.move_id)
-        for pay in without_entry:
+        """A payment whose journal entry has no matched item (or that has no
+        entry yet) reconciles nothing: Odoo's two queries over the
+        reconciliations find nothing for it, and its reconciled invoices are
+        its own. The framework computes these for each payment that Odoo links
+        to its new entry (one at a time: the invoices' payment state depends on
+        their payments'), before and after the link, so posting a batch of
+        payments ran those queries twice per payment."""
+        unmatched = self.filtered(
+            lambda pay: (
+                pay.id
+                and not pay.move_id.line_ids.matched_debit_ids
+                and not pay.move_id.line_ids.matched_credit_ids
+            )
+        )
+        for pay in unmatched:
             invoices = pay.invoice_ids
             pay.reconciled_invoice_ids = invoices.filtered(
                 lambda move: move.is_sale_document(True)
@@ -82,7 +89,7 @@ class AccountPayment(models.Model):
                 "credit_note" if move_types == ["out_refund"] else "invoice"
             )
         return super(
-            AccountPayment, self - without_entry
+            AccountPayment, self - unmatched
         )._compute_stat_buttons_from_reconciliation()
 
     # === CRUD METHODS === #

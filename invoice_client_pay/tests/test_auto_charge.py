@@ -533,17 +533,20 @@ class TestAutoChargeBatchPostProcessing(StripeClientCommon):
         self.assertEqual(triggered_at, [1, 3, 4])
         self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), before + 3)
 
-    def test_reconciliations_looked_up_only_for_payments_with_an_entry(self):
-        """Posting a batch runs Odoo's queries over the reconciliations for
-        payments with a journal entry only; one without gets what they would
-        give it (its own invoices)."""
+    def test_reconciliations_looked_up_only_for_matched_payments(self):
+        """Odoo's queries over the reconciliations run only for payments whose
+        entry has matched items; a payment without entry, or whose entry
+        matches nothing, gets what they would give it (its own invoices)."""
         calls = []
         original = OdooPayment._compute_stat_buttons_from_reconciliation
 
         def counting(payments):
-            calls.append(payments.filtered(lambda pay: pay.id and not pay.move_id))
+            calls.append(payments)
             return original(payments)
 
+        # The third client's new credit pays its open invoice (the company
+        # marks invoices paid automatically): that payment is matched.
+        invoice = self._invoice(50.0, partner=self.third_client)
         requests = self._due_request(60.0, self.client) | self._due_request(
             70.0, self.third_client
         )
@@ -552,11 +555,16 @@ class TestAutoChargeBatchPostProcessing(StripeClientCommon):
             OdooPayment, "_compute_stat_buttons_from_reconciliation", counting
         ):
             self._run_post_processing_cron()
-        self.assertEqual(set(requests.mapped("state")), {"paid"})
-        self.assertTrue(calls, "Looked up for the payments with an entry.")
-        self.assertFalse(any(calls), "Never for a payment without an entry.")
+            self.assertEqual(set(requests.mapped("state")), {"paid"})
+            matched = requests[1].payment_ids
+            self.assertEqual(matched.reconciled_invoice_ids, invoice)
+            self.assertEqual(invoice.payment_state, "paid")
+            self.assertFalse(requests[0].payment_ids.reconciled_invoice_ids)
+        looked_up = self.env["account.payment"].union(*calls)
+        self.assertIn(matched, looked_up)
+        self.assertNotIn(requests[0].payment_ids, looked_up)
 
-        # A payment without entry (a draft) of an invoice and a credit note.
+        # A payment without entry (a draft) of an invoice and credit notes.
         invoice = self._invoice(100.0)
         refund = self._invoice(30.0, move_type="out_refund")
         refund_2 = self._invoice(20.0, move_type="out_refund")
