@@ -5,6 +5,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..utils import lock_rows
+from .payment_transaction import POST_PROCESS_BATCH
 
 _logger = logging.getLogger(__name__)
 
@@ -13,9 +14,11 @@ POSTED_PAYMENT_STATES = ("in_process", "paid")
 # How many due requests one run of the auto-charge scheduled action takes at most.
 AUTO_CHARGE_BATCH = 1000
 # How many done charges of a run are handed to the post-processing at once: a
-# second cron worker books them while the run goes on; the fewer, the sooner
-# the run's last charges are booked after it ends.
-AUTO_CHARGE_TRIGGER_EVERY = 25
+# second cron worker books them while the run goes on. One batch of the
+# post-processing: fewer would make more runs of it (each has a fixed cost, and
+# takes the processor from the charging), more would leave more to book once
+# the run ends.
+AUTO_CHARGE_TRIGGER_EVERY = POST_PROCESS_BATCH
 
 
 class AccountCreditRequest(models.Model):

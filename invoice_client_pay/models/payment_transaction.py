@@ -24,6 +24,20 @@ IN_FLIGHT_STATES = ("pending", "authorized")
 # How many transactions Odoo's post-processing scheduled action post-processes
 # in one database transaction (one commit).
 POST_PROCESS_BATCH = 100
+# The partner's fields a new transaction copies (``payment.transaction.create``).
+PARTNER_FIELDS_COPIED = (
+    "name",
+    "parent_id",
+    "lang",
+    "email",
+    "street",
+    "street2",
+    "zip",
+    "city",
+    "state_id",
+    "country_id",
+    "phone",
+)
 
 
 class PaymentTransaction(models.Model):
@@ -106,6 +120,9 @@ class PaymentTransaction(models.Model):
         """
         token = token.sudo()
         provider = token.provider_id
+        # Read alone, not with the partner's hundred other columns: an
+        # auto-charge run commits each charge, so each reads its partner anew.
+        partner.sudo().fetch(PARTNER_FIELDS_COPIED)
         if documents._name == "account.move":
             link = {"invoice_ids": [Command.set(documents.ids)]}
         else:
