@@ -31,6 +31,15 @@ class RealTransactionsCase(BaseCase):
         super().setUpClass()
         cls.registry = Registry(common.get_db_name())
 
+    @staticmethod
+    def _company_and_bank(env):
+        """The main company and its bank journal."""
+        company = env.ref("base.main_company")
+        bank = env["account.journal"].search(
+            [("company_id", "=", company.id), ("type", "=", "bank")], limit=1
+        )
+        return company, bank
+
     @classmethod
     @contextmanager
     def _env(cls):

@@ -44,6 +44,52 @@ def patch_send_api_request(fake):
     return patch.object(PaymentProvider, "_send_api_request", _send_api_request)
 
 
+def create_card_provider(company, name, key, journal=None):
+    """A Stripe provider of ``company`` in test mode that saves and charges
+    cards (API keys ``sk_test_<key>``/``pk_test_<key>``), booking on
+    ``journal``."""
+    env = company.env
+    pm_card = env.ref("payment.payment_method_card")
+    pm_card.write({"active": True, "support_tokenization": True})
+    values = {
+        "name": name,
+        "code": "stripe",
+        "state": "test",
+        "company_id": company.id,
+        "allow_tokenization": True,
+        "stripe_secret_key": f"sk_test_{key}",
+        "stripe_publishable_key": f"pk_test_{key}",
+        "payment_method_ids": [Command.set(pm_card.ids)],
+    }
+    if journal:
+        values["journal_id"] = journal.id
+    return env["payment.provider"].create(values)
+
+
+def save_auto_charge_card(provider, partner, customer, **partner_values):
+    """A card ``partner`` saved with ``provider`` (the fake Stripe charges it),
+    chosen for the automatic charges of its credit requests in the provider's
+    company (with ``partner_values`` written alongside)."""
+    token = provider.env["payment.token"].create(
+        {
+            "provider_id": provider.id,
+            "payment_method_id": provider.env.ref("payment.payment_method_card").id,
+            "partner_id": partner.id,
+            "provider_ref": customer,
+            "payment_details": "4242",
+            "stripe_payment_method": PM_CARD_OK,
+        }
+    )
+    partner.with_company(provider.company_id).write(
+        {
+            "auto_charge_credit_requests": True,
+            "auto_charge_token_id": token.id,
+            **partner_values,
+        }
+    )
+    return token
+
+
 class FakeStripe:
     """The part of Stripe's API Odoo's Stripe provider uses to charge a token
     and refund, in memory. Like Stripe, a POST with an Idempotency-Key already

@@ -7,90 +7,49 @@ import uuid
 from datetime import timedelta
 from unittest.mock import patch
 
-from odoo import Command, fields
+from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from .common_concurrency import RealTransactionsCase
-from .common_stripe import PM_CARD_OK, FakeStripe, patch_send_api_request
+from .common_stripe import (
+    FakeStripe,
+    create_card_provider,
+    patch_send_api_request,
+    save_auto_charge_card,
+)
 
 
-@tagged("post_install", "-at_install")
-class TestAutoChargeScheduledActions(RealTransactionsCase):
+class AutoChargeCronCase(RealTransactionsCase):
+    """Committed fixtures: clients who chose automatic charges with a saved
+    card, and their credit requests, sent and due. The requests are taken off
+    the schedule and the providers disabled afterwards."""
+
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        tag = uuid.uuid4().hex[:8]
-        with cls._env() as env:
-            company = env.ref("base.main_company")
-            bank = env["account.journal"].search(
-                [("company_id", "=", company.id), ("type", "=", "bank")], limit=1
-            )
-            pm_card = env.ref("payment.payment_method_card")
-            providers = env["payment.provider"].create(
-                [
-                    {
-                        "name": f"Stripe cron {name} {tag}",
-                        "code": "stripe",
-                        "state": "test",
-                        "company_id": company.id,
-                        "allow_tokenization": True,
-                        "stripe_secret_key": "sk_test_cron",
-                        "stripe_publishable_key": "pk_test_cron",
-                        "payment_method_ids": [Command.set(pm_card.ids)],
-                        "journal_id": bank.id,
-                    }
-                    for name in ("on", "off")
-                ]
-            )
-            pm_card.write({"active": True, "support_tokenization": True})
-            clients = env["res.partner"].create(
-                [
-                    {
-                        "name": f"Cron client {i} {tag}",
-                        "email": f"c{i}-{tag}@example.com",
-                    }
-                    for i in range(3)
-                ]
-            )
-            requests = env["account.credit.request"]
-            for client, provider, amount in zip(
-                clients,
-                (providers[0], providers[1], providers[0]),
-                (70.0, 40.0, 55.0),
-                strict=True,
-            ):
-                token = env["payment.token"].create(
-                    {
-                        "provider_id": provider.id,
-                        "payment_method_id": pm_card.id,
-                        "partner_id": client.id,
-                        "provider_ref": f"cus_{client.id}",
-                        "payment_details": "4242",
-                        "stripe_payment_method": PM_CARD_OK,
-                    }
-                )
-                client.with_company(company).write(
-                    {
-                        "auto_charge_credit_requests": True,
-                        "auto_charge_token_id": token.id,
-                    }
-                )
-                requests |= env["account.credit.request"].create(
-                    {"partner_id": client.id, "amount": amount}
-                )
-            requests.write(
-                {
-                    "state": "sent",
-                    "is_sent": True,
-                    "auto_charge_next_date": fields.Datetime.now()
-                    - timedelta(minutes=1),
-                }
-            )
-            # A provider disabled since: charging raises (UserError).
-            providers[1].state = "disabled"
-            cls.provider_ids = providers.ids
-            cls.request_ids = requests.ids
+    def _setup_due_requests(cls, env, tag, providers, amounts):
+        """One client per amount, charged through the provider given for it
+        (``providers``, cycled), each with a due request of that amount."""
+        clients = env["res.partner"].create(
+            [
+                {"name": f"Cron client {i} {tag}", "email": f"c{i}-{tag}@example.com"}
+                for i in range(len(amounts))
+            ]
+        )
+        requests = env["account.credit.request"]
+        for i, (client, amount) in enumerate(zip(clients, amounts, strict=True)):
+            provider = providers[i % len(providers)]
+            save_auto_charge_card(provider, client, f"cus_{client.id}")
+            requests |= requests.create({"partner_id": client.id, "amount": amount})
+        requests.write(
+            {
+                "state": "sent",
+                "is_sent": True,
+                "auto_charge_next_date": fields.Datetime.now() - timedelta(minutes=1),
+            }
+        )
+        cls.provider_ids = providers.ids
+        cls.request_ids = requests.ids
+        return requests
 
     @classmethod
     def tearDownClass(cls):
@@ -104,6 +63,25 @@ class TestAutoChargeScheduledActions(RealTransactionsCase):
     def _run(self, xmlid):
         with self._env() as env:
             env.ref(xmlid).method_direct_trigger()
+
+
+@tagged("post_install", "-at_install")
+class TestAutoChargeScheduledActions(AutoChargeCronCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        tag = uuid.uuid4().hex[:8]
+        with cls._env() as env:
+            company, bank = cls._company_and_bank(env)
+            providers = create_card_provider(
+                company, f"Stripe cron on {tag}", "cron", bank
+            ) + create_card_provider(company, f"Stripe cron off {tag}", "cron", bank)
+            # The 2nd client's provider is disabled since: charging raises
+            # (UserError).
+            cls._setup_due_requests(
+                env, tag, providers[0] + providers[1] + providers[0], (70.0, 40.0, 55.0)
+            )
+            providers[1].state = "disabled"
 
     @mute_logger("odoo.addons.invoice_client_pay.models.account_credit_request")
     def test_run_charges_commits_each_then_post_processes_in_batch(self):
@@ -169,7 +147,7 @@ class _StripeCallingBack(FakeStripe):
 
 
 @tagged("post_install", "-at_install")
-class TestAutoChargePipelined(RealTransactionsCase):
+class TestAutoChargePipelined(AutoChargeCronCase):
     """A run of the auto-charge triggers the post-processing with its first
     charge and each ``AUTO_CHARGE_TRIGGER_EVERY`` more, committed with them: a
     second cron worker books those while the run goes on, here while it waits
@@ -181,80 +159,13 @@ class TestAutoChargePipelined(RealTransactionsCase):
         super().setUpClass()
         tag = uuid.uuid4().hex[:8]
         with cls._env() as env:
-            company = env.ref("base.main_company")
-            bank = env["account.journal"].search(
-                [("company_id", "=", company.id), ("type", "=", "bank")], limit=1
+            company, bank = cls._company_and_bank(env)
+            provider = create_card_provider(
+                company, f"Stripe pipelined {tag}", "pipe", bank
             )
-            pm_card = env.ref("payment.payment_method_card")
-            provider = env["payment.provider"].create(
-                {
-                    "name": f"Stripe pipelined {tag}",
-                    "code": "stripe",
-                    "state": "test",
-                    "company_id": company.id,
-                    "allow_tokenization": True,
-                    "stripe_secret_key": "sk_test_pipe",
-                    "stripe_publishable_key": "pk_test_pipe",
-                    "payment_method_ids": [Command.set(pm_card.ids)],
-                    "journal_id": bank.id,
-                }
+            cls._setup_due_requests(
+                env, tag, provider, [10.0 * (i + 1) for i in range(5)]
             )
-            pm_card.write({"active": True, "support_tokenization": True})
-            clients = env["res.partner"].create(
-                [
-                    {
-                        "name": f"Pipe client {i} {tag}",
-                        "email": f"p{i}-{tag}@example.com",
-                    }
-                    for i in range(5)
-                ]
-            )
-            for client in clients:
-                token = env["payment.token"].create(
-                    {
-                        "provider_id": provider.id,
-                        "payment_method_id": pm_card.id,
-                        "partner_id": client.id,
-                        "provider_ref": f"cus_{client.id}",
-                        "payment_details": "4242",
-                        "stripe_payment_method": PM_CARD_OK,
-                    }
-                )
-                client.with_company(company).write(
-                    {
-                        "auto_charge_credit_requests": True,
-                        "auto_charge_token_id": token.id,
-                    }
-                )
-            requests = env["account.credit.request"].create(
-                [
-                    {"partner_id": client.id, "amount": 10.0 * (i + 1)}
-                    for i, client in enumerate(clients)
-                ]
-            )
-            requests.write(
-                {
-                    "state": "sent",
-                    "is_sent": True,
-                    "auto_charge_next_date": fields.Datetime.now()
-                    - timedelta(minutes=1),
-                }
-            )
-            cls.provider_id = provider.id
-            cls.request_ids = requests.ids
-
-    @classmethod
-    def tearDownClass(cls):
-        with cls._env() as env:
-            env["account.credit.request"].browse(cls.request_ids).write(
-                {"auto_charge_next_date": False}
-            )
-            env["payment.provider"].browse(cls.provider_id).state = "disabled"
-        super().tearDownClass()
-
-    def _run(self, xmlid):
-        with self._env() as env:
-            env.ref(xmlid).method_direct_trigger()
 
     def _states(self):
         with self._env() as env:

@@ -20,7 +20,12 @@ from odoo.tests import common, tagged
 from odoo.tools import mute_logger
 
 from .common_concurrency import RealTransactionsCase
-from .common_stripe import PM_CARD_OK, FakeStripe, patch_send_api_request
+from .common_stripe import (
+    FakeStripe,
+    create_card_provider,
+    patch_send_api_request,
+    save_auto_charge_card,
+)
 
 
 @tagged("post_install", "-at_install")
@@ -42,36 +47,10 @@ class TestConcurrency(RealTransactionsCase):
                 {"name": f"Race Client {tag}", "email": f"race-{tag}@example.com"}
             )
             cls.partner_id = partner.id
-            pm_card = env.ref("payment.payment_method_card")
-            provider = env["payment.provider"].create(
-                {
-                    "name": f"Stripe race {tag}",
-                    "code": "stripe",
-                    "state": "test",
-                    "company_id": company.id,
-                    "allow_tokenization": True,
-                    "stripe_secret_key": "sk_test_race",
-                    "stripe_publishable_key": "pk_test_race",
-                    "payment_method_ids": [Command.set(pm_card.ids)],
-                    "journal_id": bank.id,
-                }
-            )
-            pm_card.write({"active": True, "support_tokenization": True})
+            provider = create_card_provider(company, f"Stripe race {tag}", "race", bank)
             cls.provider_id = provider.id
-            token = env["payment.token"].create(
-                {
-                    "provider_id": provider.id,
-                    "payment_method_id": pm_card.id,
-                    "partner_id": partner.id,
-                    "provider_ref": f"cus_race_{tag}",
-                    "payment_details": "4242",
-                    "stripe_payment_method": PM_CARD_OK,
-                }
-            )
+            token = save_auto_charge_card(provider, partner, f"cus_race_{tag}")
             cls.token_id = token.id
-            partner.write(
-                {"auto_charge_credit_requests": True, "auto_charge_token_id": token.id}
-            )
 
     @classmethod
     def tearDownClass(cls):

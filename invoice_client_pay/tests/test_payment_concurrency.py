@@ -25,10 +25,7 @@ class TestPostProcessingConcurrency(RealTransactionsCase):
         super().setUpClass()
         tag = uuid.uuid4().hex[:8]
         with cls._env() as env:
-            company = env.ref("base.main_company")
-            bank = env["account.journal"].search(
-                [("company_id", "=", company.id), ("type", "=", "bank")], limit=1
-            )
+            company, bank = cls._company_and_bank(env)
             partner = env["res.partner"].create(
                 {
                     "name": f"Post-processing race {tag}",

@@ -10,7 +10,11 @@ from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, JsonRpcException, common, new_test_user, tagged
 
 from .common_concurrency import RealTransactionsCase
-from .common_stripe import PM_CARD_OK, StripeClientCommon
+from .common_stripe import (
+    StripeClientCommon,
+    create_card_provider,
+    save_auto_charge_card,
+)
 
 CHARGE_SETTINGS = {
     "auto_charge_credit_requests": False,
@@ -346,20 +350,7 @@ class TestTopupDoesNotHoldTheClient(RealTransactionsCase):
         with cls._env() as env:
             company = env.ref("base.main_company")
             cls.company_id = company.id
-            pm_card = env.ref("payment.payment_method_card")
-            provider = env["payment.provider"].create(
-                {
-                    "name": f"Stripe top-up {tag}",
-                    "code": "stripe",
-                    "state": "test",
-                    "company_id": company.id,
-                    "allow_tokenization": True,
-                    "stripe_secret_key": "sk_test_topup",
-                    "stripe_publishable_key": "pk_test_topup",
-                    "payment_method_ids": [Command.set(pm_card.ids)],
-                }
-            )
-            pm_card.write({"active": True, "support_tokenization": True})
+            provider = create_card_provider(company, f"Stripe top-up {tag}", "topup")
             cls.provider_id = provider.id
             partner = env["res.partner"].create(
                 {
@@ -370,25 +361,14 @@ class TestTopupDoesNotHoldTheClient(RealTransactionsCase):
                 }
             )
             cls.partner_id = partner.id
-            token = env["payment.token"].create(
-                {
-                    "provider_id": provider.id,
-                    "payment_method_id": pm_card.id,
-                    "partner_id": partner.id,
-                    "provider_ref": f"cus_topup_{tag}",
-                    "payment_details": "4242",
-                    "stripe_payment_method": PM_CARD_OK,
-                }
-            )
-            partner.with_company(company).write(
-                {
-                    "auto_charge_credit_requests": True,
-                    "auto_charge_token_id": token.id,
-                    "auto_topup": True,
-                    "auto_topup_threshold": 50.0,
-                    "auto_topup_amount": 100.0,
-                    "auto_topup_monthly_cap": 100.0,
-                }
+            save_auto_charge_card(
+                provider,
+                partner,
+                f"cus_topup_{tag}",
+                auto_topup=True,
+                auto_topup_threshold=50.0,
+                auto_topup_amount=100.0,
+                auto_topup_monthly_cap=100.0,
             )
 
     @classmethod
