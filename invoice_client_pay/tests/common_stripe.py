@@ -50,7 +50,6 @@ def create_card_provider(company, name, key, journal=None):
     ``journal``."""
     env = company.env
     pm_card = env.ref("payment.payment_method_card")
-    pm_card.write({"active": True, "support_tokenization": True})
     values = {
         "name": name,
         "code": "stripe",
@@ -63,7 +62,10 @@ def create_card_provider(company, name, key, journal=None):
     }
     if journal:
         values["journal_id"] = journal.id
-    return env["payment.provider"].create(values)
+    provider = env["payment.provider"].create(values)
+    # Only once a provider supports it: Odoo refuses to activate it before.
+    pm_card.write({"active": True, "support_tokenization": True})
+    return provider
 
 
 def save_auto_charge_card(provider, partner, customer, **partner_values):
