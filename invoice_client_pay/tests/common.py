@@ -45,6 +45,22 @@ class ClientCreditCommon(AccountTestInvoicingCommon):
             **kw,
         )
 
+    def _credit_line(self, amount, partner, **payment_values):
+        """A payment of ``partner`` not matched with anything: their credit
+        (its receivable item)."""
+        payment = self.env["account.payment"].create(
+            {
+                "payment_type": "inbound",
+                "partner_type": "customer",
+                "partner_id": partner.id,
+                "amount": amount,
+                "journal_id": self.bank_journal.id,
+                **payment_values,
+            }
+        )
+        payment.action_post()
+        return payment.move_id.line_ids._filter_open_receivable("credit")
+
     def _credit_request(self, amount, partner=None, **values):
         return self.env["account.credit.request"].create(
             {"partner_id": (partner or self.client).id, "amount": amount, **values}

@@ -100,19 +100,7 @@ class TestCashBasisCredit(ClientCreditCommon):
         )
 
     def _credit(self, amount, partner):
-        """A payment of ``partner`` not matched with anything: their credit."""
-        payment = self.env["account.payment"].create(
-            {
-                "payment_type": "inbound",
-                "partner_type": "customer",
-                "partner_id": partner.id,
-                "amount": amount,
-                "date": "2026-03-09",
-                "journal_id": self.bank_journal.id,
-            }
-        )
-        payment.action_post()
-        return payment.move_id.line_ids._filter_open_receivable("credit")
+        return self._credit_line(amount, partner, date="2026-03-09")
 
     def _add_by_hand(self, invoice, credit_line):
         """What an accountant does in Odoo without this module: click "Add" on

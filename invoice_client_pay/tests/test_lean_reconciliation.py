@@ -24,20 +24,6 @@ class TestLeanReconciliation(ClientCreditCommon):
             {"name": "Twin Client", "email": "twin@example.com"}
         )
 
-    def _credit_line(self, amount, partner):
-        """A payment of ``partner`` not matched with anything: their credit."""
-        payment = self.env["account.payment"].create(
-            {
-                "payment_type": "inbound",
-                "partner_type": "customer",
-                "partner_id": partner.id,
-                "amount": amount,
-                "journal_id": self.bank_journal.id,
-            }
-        )
-        payment.action_post()
-        return payment.move_id.line_ids._filter_open_receivable("credit")
-
     def _ledger_outcome(self, invoice, credit_line):
         """What a matching leaves on the ledger, in a form that compares between
         two clients."""
