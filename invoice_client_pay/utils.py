@@ -1,3 +1,5 @@
+from contextlib import contextmanager
+
 from odoo.tools import SQL
 
 
@@ -27,3 +29,60 @@ def lock_rows(records, reread=None):
         )
     )
     (records if reread is None else reread).invalidate_recordset()
+
+
+# The cursor's cache entry holding the inverse searches answered while one
+# matching paid from credit propagates (see account.partial.reconcile's
+# ``modified``).
+PROPAGATION_SEARCHES = "invoice_client_pay.propagation_searches"
+
+
+@contextmanager
+def propagation_searches_remembered(cr):
+    """Answer each of the ORM's inverse searches once until the block ends.
+
+    Propagating a new matching, the ORM walks the fields depending on it down
+    every dependency path, and finds the records of each step with a search
+    ``[(field, "in", ids)]`` ordered by id. An invoice's payment state and its
+    payments' state depend on each other, through the searchable
+    ``reconciled_payment_ids`` and ``reconciled_invoice_ids``, so the walk goes
+    round that loop on many paths and asks the same searches again and again,
+    each computing those fields anew. The walk writes nothing (it only marks
+    fields to compute), so within it the first answer stands.
+    """
+    if PROPAGATION_SEARCHES in cr.cache:
+        yield
+        return
+    cr.cache[PROPAGATION_SEARCHES] = {}
+    try:
+        yield
+    finally:
+        del cr.cache[PROPAGATION_SEARCHES]
+
+
+def remembered_search(records, domain, offset, limit, order, search):
+    """``search(domain, ...)``: answered once per block of
+    ``propagation_searches_remembered`` when it is one of the ORM's inverse
+    searches; as usual otherwise."""
+    answers = records.env.cr.cache.get(PROPAGATION_SEARCHES)
+    condition = domain[0] if isinstance(domain, list) and len(domain) == 1 else None
+    if (
+        answers is None
+        or offset
+        or limit is not None
+        or order != "id"
+        or not isinstance(condition, (list, tuple))
+        or len(condition) != 3
+        or condition[1] != "in"
+    ):
+        return search(domain, offset=offset, limit=limit, order=order)
+    key = (
+        records._name,
+        condition[0],
+        tuple(condition[2]),
+        records.env.su,
+        records.env.context.get("active_test", True),
+    )
+    if key not in answers:
+        answers[key] = search(domain, order=order)._ids
+    return records.browse(answers[key])

@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
-from ..utils import lock_rows
+from ..utils import lock_rows, remembered_search
 
 
 class AccountMove(models.Model):
@@ -112,6 +112,11 @@ class AccountMove(models.Model):
             move.is_client_payable = move._is_client_payable()
 
     # === CRUD METHODS === #
+
+    @api.model
+    def search(self, domain, offset=0, limit=None, order=None):
+        # Inverse searches of a matching paid from credit propagating: once each.
+        return remembered_search(self, domain, offset, limit, order, super().search)
 
     def _post(self, soft=True):
         posted = super()._post(soft=soft)

@@ -3,7 +3,7 @@ from collections import defaultdict
 from odoo import api, models
 from odoo.tools import SQL
 
-from ..utils import lock_rows
+from ..utils import lock_rows, remembered_search
 
 
 def _oldest_first(line):
@@ -16,6 +16,13 @@ class AccountMoveLine(models.Model):
     matchings that pay invoices from that credit."""
 
     _inherit = "account.move.line"
+
+    # === CRUD METHODS === #
+
+    @api.model
+    def search(self, domain, offset=0, limit=None, order=None):
+        # Inverse searches of a matching paid from credit propagating: once each.
+        return remembered_search(self, domain, offset, limit, order, super().search)
 
     # === BUSINESS METHODS - CLIENT CREDIT === #
 

@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from ..utils import propagation_searches_remembered
+
 
 class AccountPartialReconcile(models.Model):
     _inherit = "account.partial.reconcile"
@@ -29,3 +31,11 @@ class AccountPartialReconcile(models.Model):
                 if vals.get("debit_move_id") in receivable_ids:
                     vals.setdefault("client_credit_applied", True)
         return super().create(vals_list)
+
+    def modified(self, fnames, create=False, before=False):
+        """A matching paid from credit propagates its changes answering each
+        inverse search once (see ``propagation_searches_remembered``)."""
+        if not (create and self.env.context.get("client_credit_apply")):
+            return super().modified(fnames, create=create, before=before)
+        with propagation_searches_remembered(self.env.cr):
+            return super().modified(fnames, create=create, before=before)

@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from ..utils import remembered_search
+
 # How many runs of the receipts' scheduled action try to send a receipt.
 RECEIPT_MAX_ATTEMPTS = 24
 
@@ -93,6 +95,11 @@ class AccountPayment(models.Model):
         )._compute_stat_buttons_from_reconciliation()
 
     # === CRUD METHODS === #
+
+    @api.model
+    def search(self, domain, offset=0, limit=None, order=None):
+        # Inverse searches of a matching paid from credit propagating: once each.
+        return remembered_search(self, domain, offset, limit, order, super().search)
 
     @api.model_create_multi
     def create(self, vals_list):

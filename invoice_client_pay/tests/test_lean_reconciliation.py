@@ -6,6 +6,7 @@ from odoo.tests import tagged
 
 from odoo.addons.account.models.account_move import AccountMove as OdooAccountMove
 
+from ..utils import PROPAGATION_SEARCHES
 from .common import ClientCreditCommon
 
 
@@ -154,6 +155,53 @@ class TestLeanReconciliation(ClientCreditCommon):
 
     def _paid_state(self):
         return self.env["account.move"]._get_invoice_in_payment_state()
+
+
+@tagged("post_install", "-at_install")
+class TestPropagationSearches(ClientCreditCommon):
+    """A new matching paid from credit propagates to the same fields and records
+    as Odoo's own propagation, asking each of its inverse searches once."""
+
+    def _walk(self, partial, **context):
+        """The fields and records a matching's creation marks to compute, and
+        the SQL queries the walk took, from an empty cache."""
+        env = self.env
+        env.invalidate_all()
+        tocompute = env.transaction.tocompute
+        tocompute.clear()
+        queries = env.cr.sql_log_count
+        partial.with_context(**context).modified(list(partial._fields), create=True)
+        queries = env.cr.sql_log_count - queries
+        marked = {
+            (field.model_name, field.name): set(ids)
+            for field, ids in tocompute.items()
+            if ids
+        }
+        # The stored values are current (flushed): nothing is left to compute.
+        tocompute.clear()
+        return marked, queries
+
+    def test_walk_marks_what_odoos_marks_with_fewer_queries(self):
+        # The payment already paid another invoice: its state, which the new
+        # matching changes, makes the walk reach that invoice too.
+        credit_line = self._credit_line(300.0, self.client)
+        earlier = self._invoice(100.0)
+        invoice = self._invoice(200.0)
+        self.assertEqual(credit_line.payment_id.state, "paid")
+        partial = invoice.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        ).matched_credit_ids
+        self.assertEqual(len(partial), 1)
+        self.env.flush_all()
+        ours, our_queries = self._walk(partial, client_credit_apply=True)
+        self.assertNotIn(PROPAGATION_SEARCHES, self.env.cr.cache)
+        odoos, odoo_queries = self._walk(partial)
+        self.assertEqual(ours, odoos)
+        self.assertLessEqual(
+            {earlier.id, invoice.id}, ours[("account.move", "payment_state")]
+        )
+        self.assertIn(credit_line.payment_id.id, ours[("account.payment", "state")])
+        self.assertLess(our_queries, odoo_queries)
 
 
 @tagged("post_install", "-at_install")
