@@ -38,15 +38,15 @@ commit, as they do in production: run it on a scratch database (scripts/bench
 makes one and drops it).
 """
 
-import argparse
 import os
 import tempfile
 import time
 
+from bench_common import bench_line, database_argument_parser, load_odoo_config
+
 import odoo
 from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.modules.registry import Registry
-from odoo.tools import config
 
 
 def build_fixtures(env, base, size, tag):
@@ -280,19 +280,11 @@ def run_bare(base, cards, amounts, currency):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-d", "--database", required=True)
-    parser.add_argument("-c", "--config", help="an Odoo configuration file")
-    parser.add_argument("--addons-path")
+    parser = database_argument_parser(__doc__.splitlines()[0])
     parser.add_argument("-n", "--size", type=int, default=500)
     parser.add_argument("--cron-worker", help="internal: be the second cron worker")
     args = parser.parse_args()
-    odoo_args = ["-d", args.database, "--log-level=warn"]
-    if args.config:
-        odoo_args.append(f"--config={args.config}")
-    if args.addons_path:
-        odoo_args.append(f"--addons-path={args.addons_path}")
-    config.parse_config(odoo_args)
+    load_odoo_config(args)
     registry = Registry(args.database)
     if args.cron_worker:
         run_cron_worker(registry, POST_PROCESSING, args.cron_worker)
@@ -373,15 +365,20 @@ def main():
         f"{'OK' if ratio >= 0.70 else 'BELOW TARGET'}; "
         f"end-to-end ratio: {total_rate / bare_rate:.2f}"
     )
-    # Read by scripts/bench: name, ratio, goal, label.
-    print(
-        f"BENCH auto_charge.charges {ratio:.2f} >= 0.7 "
-        f"charges/s of the scheduled action / bare stripe loop (N={args.size})"
+    bench_line(
+        "auto_charge.charges",
+        ratio,
+        0.7,
+        f"charges/s of the scheduled action / bare stripe loop (N={args.size})",
+        compare=">=",
     )
-    print(
-        f"BENCH auto_charge.end_to_end {total_rate / bare_rate:.2f} >= 0.6 "
-        f"paid/s, charge + payment + posting + credit application (2 cron "
-        f"workers) / bare stripe loop (N={args.size})"
+    bench_line(
+        "auto_charge.end_to_end",
+        total_rate / bare_rate,
+        0.6,
+        "paid/s, charge + payment + posting + credit application (2 cron "
+        f"workers) / bare stripe loop (N={args.size})",
+        compare=">=",
     )
     assert charged == paid == args.size, (
         f"{charged} charged, {paid} paid of {args.size}"

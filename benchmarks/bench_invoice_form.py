@@ -22,7 +22,6 @@ The form's reload reads the fields of account.move's form view (its x2many
 lists with their columns), as the web client asks for them.
 """
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -31,12 +30,12 @@ import time
 
 import requests
 from bench_auto_mark_paid import build_fixtures
+from bench_common import bench_line, database_argument_parser, load_odoo_config
 from load_two_servers import Client, Stats, free_port, stop_servers
 from lxml import etree
 
 from odoo import SUPERUSER_ID, api
 from odoo.modules.registry import Registry
-from odoo.tools import config
 
 VARIANTS = ("native", "native + Add", "auto")
 
@@ -168,15 +167,8 @@ class FormUser:
         return self._reload(invoice_id)
 
 
-def bench_line(name, ratio, goal, label):
-    print(f"BENCH {name} {ratio:.2f} <= {goal} {label}", flush=True)
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-d", "--database", required=True)
-    parser.add_argument("-c", "--config", help="an Odoo configuration file")
-    parser.add_argument("--addons-path")
+    parser = database_argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--odoo-bin", default=os.environ.get("ODOO_BIN"))
     parser.add_argument("-n", type=int, default=100, help="invoices per variant")
     args = parser.parse_args()
@@ -184,12 +176,7 @@ def main():
         parser.error(
             "no Odoo launcher: set ODOO_BIN or --odoo-bin (or use scripts/bench)"
         )
-    odoo_args = ["-d", args.database, "--log-level=warn"]
-    if args.config:
-        odoo_args.append(f"--config={args.config}")
-    if args.addons_path:
-        odoo_args.append(f"--addons-path={args.addons_path}")
-    config.parse_config(odoo_args)
+    load_odoo_config(args)
     with Registry(args.database).cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         fixtures = {

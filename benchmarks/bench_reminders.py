@@ -17,14 +17,14 @@ table. The database must have invoice_client_pay installed; nothing is
 committed (the run is rolled back).
 """
 
-import argparse
 import time
 from datetime import timedelta
+
+from bench_common import bench_line, database_argument_parser, load_odoo_config
 
 import odoo
 from odoo import SUPERUSER_ID, Command, api
 from odoo.modules.registry import Registry
-from odoo.tools import config
 
 
 def build_fixtures(env, clients, per_client, tag):
@@ -78,25 +78,12 @@ def measure(env, partners):
     return elapsed, cr.sql_log_count - queries_before
 
 
-def bench_line(name, ratio, goal, label):
-    """The line scripts/bench reads: name, ratio, goal, label."""
-    print(f"BENCH {name} {ratio:.2f} <= {goal} {label}", flush=True)
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-d", "--database", required=True)
-    parser.add_argument("-c", "--config", help="an Odoo configuration file")
-    parser.add_argument("--addons-path")
+    parser = database_argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--per-client", type=int, default=5)
     args = parser.parse_args()
-    odoo_args = ["-d", args.database, "--log-level=warn"]
-    if args.config:
-        odoo_args.append(f"--config={args.config}")
-    if args.addons_path:
-        odoo_args.append(f"--addons-path={args.addons_path}")
-    config.parse_config(odoo_args)
+    load_odoo_config(args)
     registry = Registry(args.database)
     print(f"Odoo {odoo.release.version}")
     print(

@@ -74,6 +74,7 @@ def remembered_search(records, domain, offset, limit, order, search):
         or not isinstance(condition, (list, tuple))
         or len(condition) != 3
         or condition[1] != "in"
+        or not isinstance(condition[2], (list, tuple))
     ):
         return search(domain, offset=offset, limit=limit, order=order)
     key = (
