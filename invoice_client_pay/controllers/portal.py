@@ -3,6 +3,7 @@ from collections import OrderedDict
 
 from odoo import fields
 from odoo.http import content_disposition, request, route
+from odoo.tools import SQL
 from odoo.tools.misc import format_amount, format_date
 
 from odoo.addons.account_payment.controllers.portal import PortalAccount
@@ -60,7 +61,7 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
         with 250 documents as with 6; the full list is `/my/unpaid`. A fixed
         number of queries whatever the number of documents.
         """
-        documents = self._get_unpaid_documents_by_urgency()
+        documents, totals = self._get_unpaid_documents_by_urgency()
         values = self._prepare_unpaid_rows(documents[: self._unpaid_panel_rows])
         company = request.env.company
         commercial_partner = request.env.user.partner_id.commercial_partner_id
@@ -73,7 +74,7 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
                     "Still to pay in all: %(total)s",
                     shown=len(values["unpaid_rows"]),
                     count=len(documents),
-                    total=self._get_unpaid_totals(documents),
+                    total=self._format_unpaid_totals(totals),
                 ),
                 "client_credit_balance": format_amount(
                     request.env, balance, company.currency_id
@@ -84,26 +85,54 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
 
     def _get_unpaid_documents_by_urgency(self):
         """Every payable invoice and open credit request of the client
-        (sudoed), oldest due date first, then oldest date."""
+        (sudoed), oldest due date first, then oldest date, and what is still to
+        pay on them: see ``_sort_by_urgency``."""
         return self._sort_by_urgency(*self._get_unpaid_documents())
 
     def _sort_by_urgency(self, invoices_sudo, requests_sudo):
         """Invoices and credit requests (sudoed) as one list, oldest due date
-        first, then oldest date."""
-        # Only what sorting and totals need, not every field of every document.
-        invoices_sudo.fetch(
-            ["invoice_date", "invoice_date_due", "amount_residual", "currency_id"]
-        )
-        requests_sudo.fetch(["date", "date_due", "amount_residual", "currency_id"])
+        first, then oldest date, and what is still to pay on all of them per
+        currency (``{currency: amount}``, in the list's order).
+
+        Sorting and totalling need four columns of every document, read in one
+        query per model: going through the ORM's field access for each of
+        hundreds of documents would cost more than the page's rendering."""
         far = fields.Date.to_date("9999-12-31")
-        return sorted(
-            [*invoices_sudo, *requests_sudo],
-            key=lambda document: (
-                self._get_unpaid_dates(document)[1] or far,
-                self._get_unpaid_dates(document)[0] or far,
-                document._name,
-                document.id,
-            ),
+        keyed = []
+        for records_sudo, date_field, due_field in (
+            (invoices_sudo, "invoice_date", "invoice_date_due"),
+            (requests_sudo, "date", "date_due"),
+        ):
+            for doc_id, date, date_due, residual, currency_id in self._read_urgency(
+                records_sudo, date_field, due_field
+            ):
+                key = (date_due or far, date or far, records_sudo._name, doc_id)
+                keyed.append((key, records_sudo, residual, currency_id))
+        keyed.sort(key=lambda item: item[0])
+        documents, totals = [], {}
+        for (*_dates, _model, doc_id), records_sudo, residual, currency_id in keyed:
+            documents.append(records_sudo.browse(doc_id))
+            totals[currency_id] = totals.get(currency_id, 0.0) + float(residual)
+        currencies = request.env["res.currency"]
+        return documents, {
+            currencies.browse(cid): total for cid, total in totals.items()
+        }
+
+    @staticmethod
+    def _read_urgency(records_sudo, date_field, due_field):
+        """(id, date, due date, still to pay, currency id) of each of
+        ``records_sudo``, in one query."""
+        if not records_sudo:
+            return []
+        columns = [date_field, due_field, "amount_residual", "currency_id"]
+        records_sudo.flush_recordset(columns)
+        return records_sudo.env.execute_query(
+            SQL(
+                "SELECT id, %s FROM %s WHERE id IN %s",
+                SQL(", ").join(SQL.identifier(column) for column in columns),
+                SQL.identifier(records_sudo._table),
+                tuple(records_sudo.ids),
+            )
         )
 
     @staticmethod
@@ -138,13 +167,9 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
             row["reminded_on"] = reminded_on.get(document)
         return {"unpaid_rows": rows}
 
-    def _get_unpaid_totals(self, documents):
-        """What is still to pay on ``documents``, per currency, formatted and
+    def _format_unpaid_totals(self, totals):
+        """Still to pay per currency (``{currency: amount}``), formatted and
         joined."""
-        totals = OrderedDict()
-        for document in documents:
-            currency = document.currency_id
-            totals[currency] = totals.get(currency, 0.0) + document.amount_residual
         return ", ".join(
             format_amount(request.env, amount, currency)
             for currency, amount in totals.items()
@@ -159,7 +184,7 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
     def portal_my_unpaid_items(self, page=1, **kw):
         """Every unpaid invoice and credit request of the client, paged, most
         urgent first, each with Pay Now and a box for Pay Selected."""
-        documents = self._get_unpaid_documents_by_urgency()
+        documents, totals = self._get_unpaid_documents_by_urgency()
         pager = portal_pager(
             url="/my/unpaid",
             total=len(documents),
@@ -178,7 +203,7 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
                 "unpaid_summary": request.env._(
                     "%(count)s items. Still to pay in all: %(total)s",
                     count=len(documents),
-                    total=self._get_unpaid_totals(documents),
+                    total=self._format_unpaid_totals(totals),
                 ),
             }
         )
@@ -482,7 +507,7 @@ class ClientPayPortal(PortalAccount, ClientPayPaymentPortal):
         /my/unpaid, and as many a page) and Odoo's pager, whose links carry
         ``url_args`` (the selection, the link's token). The total and the
         payment form are the caller's, always over all the documents."""
-        documents = self._sort_by_urgency(invoices_sudo, requests_sudo)
+        documents, _totals = self._sort_by_urgency(invoices_sudo, requests_sudo)
         step = self._unpaid_list_per_page
         pager = portal_pager(
             url=url,

@@ -131,6 +131,33 @@ class TestPortalPaySeveral(ClientPayHttpCommon):
         self.assertNotIn(f"inv-{self.other_invoice.id}", page_1)
         self.assertNotIn(f"cr-{self.other_request.id}", page_1)
 
+    def test_panel_totals_each_currency_apart(self):
+        """What is still to pay is totalled per currency, never added across
+        currencies."""
+        eur = self.setup_other_currency("EUR")
+        self.init_invoice(
+            "out_invoice",
+            partner=self.client,
+            amounts=[70.0],
+            taxes=[],
+            company=self.company,
+            currency=eur,
+            post=True,
+        )
+        self.authenticate(self.portal_user.login, self.portal_user.login)
+        summary = re.search(
+            r'class="o_icp_unpaid_summary">(.*?)</p>', self._get("/my/unpaid").text
+        ).group(1)
+        own = self.invoice_1.amount_residual + self.invoice_2.amount_residual
+        own += sum(
+            self.env["account.credit.request"]
+            .search([("partner_id", "=", self.client.id), ("state", "=", "sent")])
+            .mapped("amount_residual")
+        )
+        self.assertIn(f"{own:,.2f}", summary)
+        self.assertIn("70.00", summary)
+        self.assertNotIn(f"{own + 70.0:,.2f}", summary)
+
     def test_full_list_is_paged(self):
         for __ in range(20):
             self._make_sent_request(5.0)
