@@ -48,7 +48,8 @@ def propagation_searches_remembered(cr):
     ``reconciled_payment_ids`` and ``reconciled_invoice_ids``, so the walk goes
     round that loop on many paths and asks the same searches again and again,
     each computing those fields anew. The walk writes nothing (it only marks
-    fields to compute), so within it the first answer stands.
+    fields to compute), so within it the first answer stands, unless the field
+    searched is one the walk marked to compute (see ``remembered_search``).
     """
     if PROPAGATION_SEARCHES in cr.cache:
         yield
@@ -75,6 +76,9 @@ def remembered_search(records, domain, offset, limit, order, search):
         or len(condition) != 3
         or condition[1] != "in"
         or not isinstance(condition[2], (list, tuple))
+        # A stored field the walk marked to compute: Odoo's search computes
+        # it first, and its answer may change; only Odoo's own search knows.
+        or records.env.transaction.tocompute.get(records._fields.get(condition[0]))
     ):
         return search(domain, offset=offset, limit=limit, order=order)
     key = (
