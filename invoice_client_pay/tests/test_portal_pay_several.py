@@ -20,7 +20,7 @@ class TestPortalPaySeveral(ClientPayHttpCommon):
         cls.other_request = cls._make_sent_request(500.0, partner=cls.other_client)
 
     @classmethod
-    def _invoice_cls(cls, amount, partner=None):
+    def _invoice_cls(cls, amount, partner=None, **values):
         return cls.init_invoice(
             "out_invoice",
             partner=partner or cls.client,
@@ -28,6 +28,7 @@ class TestPortalPaySeveral(ClientPayHttpCommon):
             taxes=[],
             company=cls.company,
             post=True,
+            **values,
         )
 
     def _items(self, *records):
@@ -134,16 +135,7 @@ class TestPortalPaySeveral(ClientPayHttpCommon):
     def test_panel_totals_each_currency_apart(self):
         """What is still to pay is totalled per currency, never added across
         currencies."""
-        eur = self.setup_other_currency("EUR")
-        self.init_invoice(
-            "out_invoice",
-            partner=self.client,
-            amounts=[70.0],
-            taxes=[],
-            company=self.company,
-            currency=eur,
-            post=True,
-        )
+        self._invoice_cls(70.0, currency=self.setup_other_currency("EUR"))
         self.authenticate(self.portal_user.login, self.portal_user.login)
         summary = re.search(
             r'class="o_icp_unpaid_summary">(.*?)</p>', self._get("/my/unpaid").text
