@@ -71,19 +71,18 @@ class AccountMove(models.Model):
         matched_lines = self.env["account.move.line"].union(
             *(line for lines in counterparts.values() for line in lines)
         )
-        payment_by_move = {
-            payment.move_id.id: payment.id
-            for payment in self.env["account.payment"]
-            .sudo()
-            .search([("move_id", "in", matched_lines.move_id.ids)])
+        # The payments of the matched moves: their one2many, which the
+        # propagation of a new matching has just read (and cached) itself.
+        payments_by_move = {
+            move.id: move.payment_ids.ids for move in matched_lines.move_id.sudo()
         }
         payments = self.env["account.payment"]
         for move in self:
             payment_ids = {
-                payment_by_move[line.move_id.id]
+                payment_id
                 for line in counterparts.get(move, ())
-                if line.move_id.id in payment_by_move
-                and line.account_id.account_type in receivable_types
+                if line.account_id.account_type in receivable_types
+                for payment_id in payments_by_move[line.move_id.id]
             }
             move.reconciled_payment_ids = (
                 payments.browse(sorted(payment_ids)) | move.matched_payment_ids

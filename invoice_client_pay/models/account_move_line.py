@@ -3,7 +3,7 @@ from collections import defaultdict
 from odoo import api, models
 from odoo.tools import SQL
 
-from ..utils import lock_rows, remembered_search
+from ..utils import lock_rows, remembered_search, search_locked
 
 
 def _oldest_first(line):
@@ -250,27 +250,34 @@ class AccountMoveLine(models.Model):
             return 1.0
         return abs(self.amount_currency / self.balance)
 
-    def _get_matching_client_credit(self):
+    def _get_matching_client_credit(self, lock=False):
         """The credit that can pay the debit items ``self`` (of one company):
-        the credit items of their clients on their receivable accounts."""
+        the credit items of their clients on their receivable accounts.
+        ``lock``: locked by the search itself (see ``search_locked``)."""
         if not self:
             return self.browse()
-        return self.search(
-            self._get_client_credit_domain(
-                self.partner_id.commercial_partner_id, self.company_id.ensure_one()
-            )
-            + [("account_id", "in", self.account_id.ids)]
-        )
+        domain = self._get_client_credit_domain(
+            self.partner_id.commercial_partner_id, self.company_id.ensure_one()
+        ) + [("account_id", "in", self.account_id.ids)]
+        return search_locked(self, domain) if lock else self.search(domain)
 
     # === BUSINESS METHODS - PAYING FROM CREDIT === #
 
     def _reconcile_with_client_credit(self, current=False):
         """Pay the debit items ``self`` (of one company) from their clients'
-        credit, oldest first. ``current``: ``self`` was written by this very
-        transaction (just posted), so its cached values need no re-reading."""
-        credits = self._get_matching_client_credit()
+        credit, oldest first.
+
+        ``current``: ``self`` was written by this very transaction (just
+        posted), so its rows are locked by that write, and its cached values
+        are current: only the credit needs locking, which its search does."""
+        if not current:
+            credits = self._get_matching_client_credit()
+            if credits:
+                (self + credits)._reconcile_client_credit()
+            return
+        credits = self._get_matching_client_credit(lock=True)
         if credits:
-            (self + credits)._reconcile_client_credit(current=self if current else None)
+            (self + credits)._reconcile_client_credit(locked=True)
 
     def _reconcile_refund_with_client_credit(self, preferred_credits):
         """Match the debit items of a refund with the client's credit:
@@ -283,7 +290,7 @@ class AccountMoveLine(models.Model):
             (self + preferred)._reconcile_client_credit()
         self._filter_open_receivable("debit")._reconcile_with_client_credit()
 
-    def _reconcile_client_credit(self, current=None):
+    def _reconcile_client_credit(self, locked=False):
         """Match the debit and credit items in ``self``, oldest first, per client
         and receivable account, in one run of Odoo's reconciliation
         (``_reconcile_plan_with_sync``: partials, exchange differences,
@@ -291,15 +298,16 @@ class AccountMoveLine(models.Model):
         hooks).
 
         The items are locked first (see ``lock_rows``): two workers never match
-        the same credit or the same debt twice. ``current``: items of ``self``
-        this transaction wrote itself, which need no re-reading after the lock.
+        the same credit or the same debt twice. ``locked``: the caller has
+        locked them already, and dropped from the cache what was not current.
 
         "Oldest" is the earliest due date, then the earliest date: the credit
         received first pays the debt due first. Odoo's reconciliation sorts each
         group by due date only (``reduced_line_sorting``) and keeps the given
         order otherwise, so ties follow the order set here.
         """
-        lock_rows(self, reread=None if current is None else self - current)
+        if not locked:
+            lock_rows(self)
         plans = defaultdict(lambda: self.browse())
         for line in self.sorted(_oldest_first):
             key = (line.partner_id.commercial_partner_id, line.account_id)

@@ -32,6 +32,29 @@ class AccountPartialReconcile(models.Model):
                     vals.setdefault("client_credit_applied", True)
         return super().create(vals_list)
 
+    @api.model
+    def _prepare_create_values(self, vals_list):
+        """For a matching paid from credit, its amounts come after the company
+        and currencies (which Odoo precomputes and adds after the given
+        values): the ORM caches each amount rounded by its currency field in
+        the order given, and a currency not cached yet is read from the row,
+        one query per currency field, before the row even exists."""
+        result = super()._prepare_create_values(vals_list)
+        if not self.env.context.get("client_credit_apply"):
+            return result
+        fields = self._fields
+        return [
+            dict(
+                sorted(
+                    vals.items(),
+                    key=lambda item: (
+                        item[0] in fields and fields[item[0]].type == "monetary"
+                    ),
+                )
+            )
+            for vals in result
+        ]
+
     def modified(self, fnames, create=False, before=False):
         """A matching paid from credit propagates its changes answering each
         inverse search once (see ``propagation_searches_remembered``)."""

@@ -59,40 +59,74 @@ class AccountPayment(models.Model):
     # === COMPUTE METHODS === #
 
     def _compute_stat_buttons_from_reconciliation(self):
-        """A payment whose journal entry has no matched item (or that has no
-        entry yet) reconciles nothing: Odoo's two queries over the
-        reconciliations find nothing for it, and its reconciled invoices are
-        its own. The framework computes these for each payment that Odoo links
-        to its new entry (one at a time: the invoices' payment state depends on
-        their payments'), before and after the link, so posting a batch of
-        payments ran those queries twice per payment."""
-        unmatched = self.filtered(
-            lambda pay: (
-                pay.id
-                and not pay.move_id.line_ids.matched_debit_ids
-                and not pay.move_id.line_ids.matched_credit_ids
-            )
-        )
-        for pay in unmatched:
-            invoices = pay.invoice_ids
-            pay.reconciled_invoice_ids = invoices.filtered(
+        """Odoo's result (the invoices, bills and bank statement lines matched
+        with these payments' entries, besides the invoices linked to them),
+        read through the ORM from the matchings rather than by Odoo's two
+        queries.
+
+        Those queries join the matchings on "debit side OR credit side" of
+        every item of the payments' entries, which no index serves: 3 to 4 ms
+        per payment, twice for each payment that a new matching touches (once
+        while the matching propagates, once for the payment's state). The
+        matchings of these items, their other sides and those sides' entries
+        are what the reconciliation has just read, so here they mostly come
+        from the cache, and otherwise one query per table for all the
+        payments. The result is Odoo's, record for record (see the tests).
+        """
+        Move = self.env["account.move"]
+        if not self.filtered("id"):
+            # As Odoo: nothing stored, nothing reconciled (not even the linked
+            # invoices).
+            self.reconciled_invoice_ids = False
+            self.reconciled_invoices_count = 0
+            self.reconciled_invoices_type = False
+            self.reconciled_bill_ids = False
+            self.reconciled_bills_count = 0
+            self.reconciled_statement_line_ids = False
+            self.reconciled_statement_lines_count = 0
+            return
+        sale_types = Move.get_sale_types(include_receipts=True)
+        invoice_types = Move.get_invoice_types(include_receipts=True)
+        receivable_types = ("asset_receivable", "liability_payable")
+        for pay, pay_sudo in zip(self, self.sudo()):
+            invoice_ids, bill_ids, statement_line_ids = set(), set(), set()
+            outstanding_account = pay_sudo.outstanding_account_id if pay.id else None
+            for line in pay_sudo.move_id.line_ids if pay.id else ():
+                is_receivable = line.account_id.account_type in receivable_types
+                is_outstanding = bool(outstanding_account) and (
+                    line.account_id == outstanding_account
+                )
+                if not (is_receivable or is_outstanding):
+                    continue
+                for counterpart in (
+                    line.matched_debit_ids.debit_move_id
+                    | line.matched_credit_ids.credit_move_id
+                ):
+                    move_type = counterpart.move_id.move_type
+                    if is_receivable and move_type in invoice_types:
+                        (invoice_ids if move_type in sale_types else bill_ids).add(
+                            counterpart.move_id.id
+                        )
+                    if is_outstanding and counterpart.statement_line_id:
+                        statement_line_ids.add(counterpart.statement_line_id.id)
+            linked = pay.invoice_ids
+            pay.reconciled_invoice_ids = linked.filtered(
                 lambda move: move.is_sale_document(True)
-            )
-            pay.reconciled_bill_ids = invoices.filtered(
+            ) | Move.browse(sorted(invoice_ids))
+            pay.reconciled_bill_ids = linked.filtered(
                 lambda move: move.is_purchase_document(True)
-            )
+            ) | Move.browse(sorted(bill_ids))
             pay.reconciled_invoices_count = len(pay.reconciled_invoice_ids)
             pay.reconciled_bills_count = len(pay.reconciled_bill_ids)
-            pay.reconciled_statement_line_ids = False
-            pay.reconciled_statement_lines_count = 0
-            # As Odoo's (one credit note alone).
-            move_types = pay.reconciled_invoice_ids.mapped("move_type")
+            pay.reconciled_statement_line_ids = self.env[
+                "account.bank.statement.line"
+            ].browse(sorted(statement_line_ids))
+            pay.reconciled_statement_lines_count = len(statement_line_ids)
+            # As Odoo's (credit notes alone).
+            move_types = set(pay.reconciled_invoice_ids.mapped("move_type"))
             pay.reconciled_invoices_type = (
-                "credit_note" if move_types == ["out_refund"] else "invoice"
+                "credit_note" if move_types == {"out_refund"} else "invoice"
             )
-        return super(
-            AccountPayment, self - unmatched
-        )._compute_stat_buttons_from_reconciliation()
 
     # === CRUD METHODS === #
 

@@ -7,8 +7,6 @@ from odoo import Command, fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.account.models.account_payment import AccountPayment as OdooPayment
-
 from .common_stripe import (
     PM_CARD_AUTH,
     PM_CARD_DECLINED,
@@ -533,65 +531,19 @@ class TestAutoChargeBatchPostProcessing(StripeClientCommon):
         self.assertEqual(triggered_at, [1, 3, 4])
         self.assertEqual(Trigger.search_count([("cron_id", "=", cron.id)]), before + 3)
 
-    def test_reconciliations_looked_up_only_for_matched_payments(self):
-        """Odoo's queries over the reconciliations run only for payments whose
-        entry has matched items; a payment without entry, or whose entry
-        matches nothing, gets what they would give it (its own invoices)."""
-        calls = []
-        original = OdooPayment._compute_stat_buttons_from_reconciliation
-
-        def counting(payments):
-            calls.append(payments)
-            return original(payments)
-
-        # The third client's new credit pays its open invoice (the company
-        # marks invoices paid automatically): that payment is matched.
+    def test_new_credit_pays_open_invoice_and_says_so(self):
+        """A charged credit request whose client has an open invoice pays it
+        (the company marks invoices paid automatically): the payment shows the
+        invoice it paid; a payment that paid nothing shows none."""
         invoice = self._invoice(50.0, partner=self.third_client)
         requests = self._due_request(60.0, self.client) | self._due_request(
             70.0, self.third_client
         )
         self.env["account.credit.request"]._cron_auto_charge()
-        with patch.object(
-            OdooPayment, "_compute_stat_buttons_from_reconciliation", counting
-        ):
-            self._run_post_processing_cron()
-            self.assertEqual(set(requests.mapped("state")), {"paid"})
-            matched = requests[1].payment_ids
-            self.assertEqual(matched.reconciled_invoice_ids, invoice)
-            self.assertEqual(invoice.payment_state, "paid")
-            self.assertFalse(requests[0].payment_ids.reconciled_invoice_ids)
-        looked_up = self.env["account.payment"].union(*calls)
-        self.assertIn(matched, looked_up)
-        self.assertNotIn(requests[0].payment_ids, looked_up)
-
-        # A payment without entry (a draft) of an invoice and credit notes.
-        invoice = self._invoice(100.0)
-        refund = self._invoice(30.0, move_type="out_refund")
-        refund_2 = self._invoice(20.0, move_type="out_refund")
-        names = [
-            "reconciled_invoice_ids",
-            "reconciled_invoices_count",
-            "reconciled_invoices_type",
-            "reconciled_bill_ids",
-            "reconciled_bills_count",
-            "reconciled_statement_line_ids",
-            "reconciled_statement_lines_count",
-        ]
-        for invoices in (invoice | refund, refund, refund | refund_2):
-            payment = self.env["account.payment"].create(
-                {
-                    "payment_type": "inbound",
-                    "partner_type": "customer",
-                    "partner_id": self.client.id,
-                    "amount": 10.0,
-                    "journal_id": self.bank_journal.id,
-                    "invoice_ids": [Command.set(invoices.ids)],
-                }
-            )
-            self.assertFalse(payment.move_id)
-            payment.invalidate_recordset(names)
-            ours = {name: payment[name] for name in names}
-            payment.invalidate_recordset(names)
-            original(payment)
-            self.assertEqual(ours, {name: payment[name] for name in names})
-            self.assertEqual(ours["reconciled_invoice_ids"], invoices)
+        self._run_post_processing_cron()
+        self.assertEqual(set(requests.mapped("state")), {"paid"})
+        matched = requests[1].payment_ids
+        self.assertEqual(matched.reconciled_invoice_ids, invoice)
+        self.assertEqual(matched.reconciled_invoices_count, 1)
+        self.assertEqual(invoice.payment_state, "paid")
+        self.assertFalse(requests[0].payment_ids.reconciled_invoice_ids)

@@ -5,6 +5,7 @@ from odoo import Command
 from odoo.tests import tagged
 
 from odoo.addons.account.models.account_move import AccountMove as OdooAccountMove
+from odoo.addons.account.models.account_payment import AccountPayment as OdooPayment
 
 from ..utils import PROPAGATION_SEARCHES
 from .common import ClientCreditCommon
@@ -152,6 +153,153 @@ class TestLeanReconciliation(ClientCreditCommon):
         odoos = [move.reconciled_payment_ids for move in moves]
         self.assertEqual(ours, odoos)
         self.assertEqual([len(payments) for payments in ours], [1, 1, 1, 1, 0])
+
+    def _customer_payment(self, amount, payment_type="inbound", **values):
+        payment = self.env["account.payment"].create(
+            {
+                "payment_type": payment_type,
+                "partner_type": "customer",
+                "partner_id": self.client.id,
+                "amount": amount,
+                "journal_id": self.bank_journal.id,
+                **values,
+            }
+        )
+        payment.action_post()
+        return payment
+
+    def test_payments_reconciled_documents_as_odoo_finds_them(self):
+        """The module reads what a payment is matched with (its invoices,
+        bills, credit notes and bank statement lines, for the payment's stat
+        buttons and state) through the matchings; the result is what Odoo's
+        two queries give, field for field, for every kind of payment, alone
+        and in one batch, and Odoo's queries never run."""
+        self.company.auto_mark_invoices_paid = False
+        receivable = lambda move: move.line_ids.filtered(  # noqa: E731
+            lambda line: line.account_type == "asset_receivable"
+        )
+        # Credit that pays an invoice when posted.
+        paid_from_credit = self._credit_line(500.0, self.client).payment_id
+        self.company.auto_mark_invoices_paid = True
+        self._invoice(300.0)
+        self.company.auto_mark_invoices_paid = False
+        # A refund paid out, matched with its credit note: a credit note alone.
+        refund = self._invoice(40.0, move_type="out_refund")
+        refund_payment = self._customer_payment(40.0, payment_type="outbound")
+        (receivable(refund) + receivable(refund_payment.move_id)).reconcile()
+        # A payment matched with an invoice (that a credit note pays in part),
+        # and with its bank statement line (reconciled without the enterprise
+        # widget, as Odoo's own tests do).
+        mixed_invoice = self._invoice(80.0)
+        mixed_refund = self._invoice(20.0, move_type="out_refund")
+        mixed = self._customer_payment(60.0)
+        (
+            receivable(mixed_invoice)
+            + receivable(mixed_refund)
+            + receivable(mixed.move_id)
+        ).reconcile()
+        statement_line = self.env["account.bank.statement.line"].create(
+            {
+                "payment_ref": "Mixed",
+                "journal_id": self.bank_journal.id,
+                "partner_id": self.client.id,
+                "amount": 60.0,
+            }
+        )
+        liquidity, _counterpart, _writeoff = mixed._seek_for_lines()
+        _st_liquidity, st_suspense, _st_other = statement_line.with_context(
+            skip_account_move_synchronization=True
+        )._seek_for_lines()
+        st_suspense.account_id = liquidity.account_id
+        (st_suspense + liquidity).reconcile()
+        # A vendor bill paid by a registered payment.
+        bill = self._create_invoice(
+            move_type="in_invoice",
+            partner_id=self.partner_a.id,
+            invoice_line_ids=[Command.create({"name": "Goods", "price_unit": 70.0})],
+            post=True,
+        )
+        bill_payment = (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=bill.ids)
+            .create({})
+            ._create_payments()
+        )
+        # Matched with nothing; and a draft (no entry yet) linked to invoices.
+        unmatched = self._customer_payment(15.0)
+        draft = self.env["account.payment"].create(
+            {
+                "payment_type": "inbound",
+                "partner_type": "customer",
+                "partner_id": self.client.id,
+                "amount": 10.0,
+                "journal_id": self.bank_journal.id,
+                "invoice_ids": [Command.set((mixed_invoice | mixed_refund).ids)],
+            }
+        )
+        payments = (
+            paid_from_credit + refund_payment + mixed + bill_payment + unmatched + draft
+        )
+        names = [
+            "reconciled_invoice_ids",
+            "reconciled_invoices_count",
+            "reconciled_invoices_type",
+            "reconciled_bill_ids",
+            "reconciled_bills_count",
+            "reconciled_statement_line_ids",
+            "reconciled_statement_lines_count",
+        ]
+
+        def values(records, compute):
+            self.env.invalidate_all()
+            compute(records)
+            return [{name: record[name] for name in names} for record in records]
+
+        def ours(records):
+            records._compute_stat_buttons_from_reconciliation()
+
+        with patch.object(
+            type(self.env.cr),
+            "execute",
+            side_effect=type(self.env.cr).execute,
+            autospec=True,
+        ) as execute:
+            batch = values(payments, ours)
+        self.assertFalse(
+            [
+                call
+                for call in execute.call_args_list
+                if "FROM account_payment payment" in str(call.args[1])
+            ],
+            "Odoo's queries over the matchings ran.",
+        )
+        odoos = OdooPayment._compute_stat_buttons_from_reconciliation
+        self.assertEqual(batch, values(payments, odoos))
+        for payment in payments:
+            self.assertEqual(values(payment, ours), values(payment, odoos))
+        by_payment = dict(zip(payments, batch))
+        self.assertEqual(by_payment[paid_from_credit]["reconciled_invoices_count"], 1)
+        self.assertEqual(
+            by_payment[refund_payment]["reconciled_invoices_type"], "credit_note"
+        )
+        # The credit note pays part of the invoice itself, not the payment.
+        self.assertEqual(by_payment[mixed]["reconciled_invoice_ids"], mixed_invoice)
+        self.assertEqual(
+            by_payment[mixed]["reconciled_statement_line_ids"], statement_line
+        )
+        self.assertEqual(by_payment[bill_payment]["reconciled_bill_ids"], bill)
+        self.assertFalse(by_payment[unmatched]["reconciled_invoice_ids"])
+        self.assertEqual(
+            by_payment[draft]["reconciled_invoice_ids"], mixed_invoice | mixed_refund
+        )
+        # Payments being created (not stored yet): nothing, as Odoo says.
+        new = self.env["account.payment"].new(
+            {"amount": 5.0, "invoice_ids": [Command.set(mixed_invoice.ids)]}
+        )
+        ours(new)
+        new_values = {name: new[name] for name in names}
+        odoos(new)
+        self.assertEqual(new_values, {name: new[name] for name in names})
 
     def _paid_state(self):
         return self.env["account.move"]._get_invoice_in_payment_state()
