@@ -29,15 +29,21 @@ def lock_rows(records):
 
 def search_locked(model, domain):
     """``model.search(domain)`` with its rows locked by the same query, in id
-    order as ``lock_rows`` does, and dropped from the cache so that they are
-    read as locked: one query instead of a search and a lock."""
+    order as ``lock_rows`` does: one query instead of a search and a lock.
+
+    Unlike ``lock_rows``, nothing is dropped from the cache. Odoo's
+    transactions are repeatable reads: a row that another transaction changed
+    since this one began cannot be locked (the lock fails with a serialization
+    error and Odoo retries the request), so the rows locked are exactly as this
+    transaction sees them, cache included. Dropping them would cost more than
+    the reads: the ORM then also drops every journal entry's items from the
+    cache (the inverse of each many2one dropped).
+    """
     query = model._search(domain, order="id")
     rows = model.env.execute_query(
         SQL("%s FOR UPDATE OF %s", query.select(), SQL.identifier(model._table))
     )
-    records = model.browse(id_ for (id_,) in rows)
-    records.invalidate_recordset()
-    return records
+    return model.browse(id_ for (id_,) in rows)
 
 
 # The cursor's cache entry holding the inverse searches answered while one

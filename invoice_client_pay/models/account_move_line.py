@@ -268,8 +268,9 @@ class AccountMoveLine(models.Model):
         credit, oldest first.
 
         ``current``: ``self`` was written by this very transaction (just
-        posted), so its rows are locked by that write, and its cached values
-        are current: only the credit needs locking, which its search does."""
+        posted), so its rows are locked by that write and its cached values
+        are current: only the credit needs locking, which its search does (see
+        ``search_locked``)."""
         if not current:
             credits = self._get_matching_client_credit()
             if credits:
@@ -299,7 +300,7 @@ class AccountMoveLine(models.Model):
 
         The items are locked first (see ``lock_rows``): two workers never match
         the same credit or the same debt twice. ``locked``: the caller has
-        locked them already, and dropped from the cache what was not current.
+        locked them already.
 
         "Oldest" is the earliest due date, then the earliest date: the credit
         received first pays the debt due first. Odoo's reconciliation sorts each
