@@ -1,5 +1,6 @@
 from contextlib import contextmanager
 
+from odoo.orm.registry import TriggerTree
 from odoo.tools import SQL
 
 
@@ -106,3 +107,54 @@ def remembered_search(records, domain, offset, limit, order, search):
     if key not in answers:
         answers[key] = search(domain, order=order)._ids
     return records.browse(answers[key])
+
+
+# The registry's attribute holding {fields: (their trigger trees, the fields
+# not stored computed in them, {those with cached values: merged tree})}.
+MERGED_TRIGGER_TREES = "_invoice_client_pay_merged_trigger_trees"
+
+
+def merged_trigger_tree(records, fields):
+    """The tree ``BaseModel._modified`` walks when ``fields`` of ``records``
+    change: ``registry.get_trigger_tree(fields, select)``, remembered.
+
+    The ORM merges the trigger trees of the fields at each change, keeping
+    the stored computed fields and those that have values in the cache (the
+    others need no invalidating). A new matching changes all its fields: 275
+    nodes merged anew each time. The merge depends only on the fields' trees
+    (which the registry keeps) and on which of the fields that are not stored
+    have cached values: the same answer is given for the same of those.
+    """
+    pool = records.pool
+    trees = [
+        pool.get_field_trigger_tree(field)
+        for field in fields
+        if field in pool._field_triggers
+    ]
+    by_fields = pool.__dict__.setdefault(MERGED_TRIGGER_TREES, {})
+    key = tuple(fields)
+    known = by_fields.get(key)
+    # The registry rebuilds the trees when its models change (a module
+    # installed): those of another build never match.
+    if (
+        known is None
+        or len(known[0]) != len(trees)
+        or any(tree is not known_tree for tree, known_tree in zip(trees, known[0]))
+    ):
+        not_stored = {
+            field
+            for tree in trees
+            for node in tree.depth_first()
+            for field in node.root
+            if not (field.compute and field.store)
+        }
+        known = by_fields[key] = (trees, tuple(not_stored), {})
+    trees, not_stored, merged = known
+    env = records.env
+    cached = frozenset(field for field in not_stored if field._get_all_cache_ids(env))
+    tree = merged.get(cached)
+    if tree is None:
+        tree = merged[cached] = TriggerTree.merge(
+            trees, lambda field: (field.compute and field.store) or field in cached
+        )
+    return tree

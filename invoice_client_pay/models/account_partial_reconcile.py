@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 
-from ..utils import propagation_searches_remembered
+from ..utils import merged_trigger_tree, propagation_searches_remembered
 
 
 class AccountPartialReconcile(models.Model):
@@ -62,3 +62,16 @@ class AccountPartialReconcile(models.Model):
             return super().modified(fnames, create=create, before=before)
         with propagation_searches_remembered(self.env.cr):
             return super().modified(fnames, create=create, before=before)
+
+    def _modified(self, fields, create):
+        """A matching paid from credit propagates along the merged trigger tree
+        of its fields remembered (see ``merged_trigger_tree``), as the ORM
+        would walk the one it merges anew."""
+        if not (create and self.env.context.get("client_credit_apply")):
+            return super()._modified(fields, create)
+        tree = merged_trigger_tree(self, fields)
+        if not tree:
+            return ()
+        return (
+            self.sudo().with_context(active_test=False)._modified_triggers(tree, create)
+        )

@@ -7,7 +7,7 @@ from odoo.tests import tagged
 from odoo.addons.account.models.account_move import AccountMove as OdooAccountMove
 from odoo.addons.account.models.account_payment import AccountPayment as OdooPayment
 
-from ..utils import PROPAGATION_SEARCHES
+from ..utils import PROPAGATION_SEARCHES, merged_trigger_tree
 from .common import ClientCreditCommon
 
 
@@ -350,6 +350,49 @@ class TestPropagationSearches(ClientCreditCommon):
         )
         self.assertIn(credit_line.payment_id.id, ours[("account.payment", "state")])
         self.assertLess(our_queries, odoo_queries)
+
+    def test_merged_tree_as_odoo_merges_it(self):
+        """The trigger tree a matching paid from credit walks is the one the
+        ORM merges, whatever the cache holds, and is merged once per such
+        state of the cache."""
+        credit_line = self._credit_line(300.0, self.client)
+        invoice = self._invoice(200.0)
+        partial = invoice.line_ids.matched_credit_ids
+        self.assertEqual(len(partial), 1)
+        pool = self.env.registry
+        fields = list(partial._fields.values())
+
+        def shape(tree):
+            return (
+                frozenset(tree.root),
+                {label: shape(subtree) for label, subtree in tree.items()},
+            )
+
+        def odoos():
+            def select(field):
+                return (field.compute and field.store) or bool(
+                    field._get_all_cache_ids(self.env)
+                )
+
+            return shape(pool.get_trigger_tree(fields, select=select))
+
+        shapes = []
+        self.env.invalidate_all()
+        for read in (
+            lambda: None,
+            lambda: invoice.reconciled_payment_ids,
+            lambda: credit_line.payment_id.reconciled_invoice_ids,
+            lambda: invoice.needed_terms,
+        ):
+            read()
+            tree = merged_trigger_tree(partial, fields)
+            self.assertIs(merged_trigger_tree(partial, fields), tree)
+            self.assertEqual(shape(tree), odoos())
+            shapes.append(shape(tree))
+        # The cache states differ, and so do the trees: they are told apart.
+        for index, earlier in enumerate(shapes):
+            for later in shapes[index + 1 :]:
+                self.assertNotEqual(earlier, later)
 
 
 @tagged("post_install", "-at_install")
