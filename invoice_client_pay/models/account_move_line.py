@@ -323,10 +323,21 @@ class AccountMoveLine(models.Model):
             return
         lines = self.with_context(client_credit_apply=True, reduced_line_sorting=True)
         if lines._is_lean_reconcilable():
+            lines._read_matchings_of_entries()
             plan_list, all_amls = lines._optimize_reconciliation_plan(plans)
             lines._reconcile_plan_with_sync(plan_list, all_amls)
         else:
             lines._reconcile_plan(plans)
+
+    def _read_matchings_of_entries(self):
+        """Read the matchings of all the items of the entries of ``self`` at
+        once. The reconciliation reads those of ``self``; the propagation of the
+        new matching and the matched documents of the payments then read those
+        of the entries' other items (a payment's outstanding item, an
+        invoice's product lines), and each read is two queries."""
+        items = self.move_id.line_ids
+        items.matched_debit_ids  # noqa: B018
+        items.matched_credit_ids  # noqa: B018
 
     def _is_lean_reconcilable(self):
         """Whether matching these items can skip the generic wrapping of
