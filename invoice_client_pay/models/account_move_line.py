@@ -259,7 +259,19 @@ class AccountMoveLine(models.Model):
         domain = self._get_client_credit_domain(
             self.partner_id.commercial_partner_id, self.company_id.ensure_one()
         ) + [("account_id", "in", self.account_id.ids)]
-        return search_locked(self, domain) if lock else self.search(domain)
+        if not lock:
+            return self.search(domain)
+        # Posted as their entries say: the items of the invoices being posted
+        # have that state still to write, and searching on it would write it
+        # now, in an UPDATE of its own rather than with their other values.
+        posted = ("parent_state", "=", "posted")
+        return search_locked(
+            self,
+            [
+                ("move_id.state", "=", "posted") if condition == posted else condition
+                for condition in domain
+            ],
+        )
 
     # === BUSINESS METHODS - PAYING FROM CREDIT === #
 
