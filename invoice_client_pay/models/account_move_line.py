@@ -347,9 +347,7 @@ class AccountMoveLine(models.Model):
         new matching and the matched documents of the payments then read those
         of the entries' other items (a payment's outstanding item, an
         invoice's product lines), and each read is two queries."""
-        items = self.move_id.line_ids
-        items.matched_debit_ids  # noqa: B018
-        items.matched_credit_ids  # noqa: B018
+        self.move_id.line_ids.fetch(["matched_debit_ids", "matched_credit_ids"])
 
     def _is_lean_reconcilable(self):
         """Whether matching these items can skip the generic wrapping of

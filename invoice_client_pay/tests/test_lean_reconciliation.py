@@ -351,6 +351,29 @@ class TestPropagationSearches(ClientCreditCommon):
         self.assertIn(credit_line.payment_id.id, ours[("account.payment", "state")])
         self.assertLess(our_queries, odoo_queries)
 
+    def test_matching_cached_without_reading_its_currencies(self):
+        """A matching paid from credit is created with its currencies cached
+        before its amounts: the ORM never reads them back from its row."""
+        self._credit_line(300.0, self.client)
+        invoice = self._invoice(200.0, post=False)
+        cursor_class = type(self.env.cr)
+        with patch.object(
+            cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
+        ) as execute:
+            invoice.action_post()
+        self.assertEqual(invoice.amount_residual, 0.0)
+        self.assertFalse(
+            [
+                call
+                for call in execute.call_args_list
+                if str(call.args[1]).startswith(
+                    'SQL(\'SELECT "account_partial_reconcile"'
+                )
+                and "currency_id" in str(call.args[1])
+            ],
+            "A currency of the new matching was read back.",
+        )
+
     def test_merged_tree_as_odoo_merges_it(self):
         """The trigger tree a matching paid from credit walks is the one the
         ORM merges, whatever the cache holds, and is merged once per such
