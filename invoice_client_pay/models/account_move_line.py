@@ -279,10 +279,11 @@ class AccountMoveLine(models.Model):
         """Pay the debit items ``self`` (of one company) from their clients'
         credit, oldest first.
 
-        ``current``: ``self`` was written by this very transaction (just
-        posted), so its rows are locked by that write and its cached values
-        are current: only the credit needs locking, which its search does (see
-        ``search_locked``)."""
+        ``current``: ``self`` belongs to invoices this very transaction has
+        just posted. No other transaction sees those items posted, and a second
+        posting of the same invoices waits on the row lock of their entries,
+        then fails to serialize; their cached values are current. Only the
+        credit needs locking, which its search does (see ``search_locked``)."""
         if not current:
             credits = self._get_matching_client_credit()
             if credits:
