@@ -284,14 +284,9 @@ class AccountMoveLine(models.Model):
         posting of the same invoices waits on the row lock of their entries,
         then fails to serialize; their cached values are current. Only the
         credit needs locking, which its search does (see ``search_locked``)."""
-        if not current:
-            credits = self._get_matching_client_credit()
-            if credits:
-                (self + credits)._reconcile_client_credit()
-            return
-        credits = self._get_matching_client_credit(lock=True)
+        credits = self._get_matching_client_credit(lock=current)
         if credits:
-            (self + credits)._reconcile_client_credit(locked=True)
+            (self + credits)._reconcile_client_credit(locked=current)
 
     def _reconcile_refund_with_client_credit(self, preferred_credits):
         """Match the debit items of a refund with the client's credit:
