@@ -29,8 +29,9 @@ def lock_rows(records):
 
 
 def search_locked(model, domain):
-    """``model.search(domain)`` with its rows locked by the same query, in id
-    order as ``lock_rows`` does: one query instead of a search and a lock.
+    """``model.search_fetch(domain)`` with its rows locked by the same query,
+    in id order as ``lock_rows`` does: one query instead of a search, a lock
+    and the read of the records found.
 
     Unlike ``lock_rows``, nothing is dropped from the cache. Odoo's
     transactions are repeatable reads: a row that another transaction changed
@@ -41,10 +42,29 @@ def search_locked(model, domain):
     cache (the inverse of each many2one dropped).
     """
     query = model._search(domain, order="id")
-    rows = model.env.execute_query(
-        SQL("%s FOR UPDATE OF %s", query.select(), SQL.identifier(model._table))
+    if query.is_empty():
+        return model.browse()
+    return model._fetch_query(
+        _LockingQuery(query), model._determine_fields_to_fetch(None)
     )
-    return model.browse(id_ for (id_,) in rows)
+
+
+class _LockingQuery:
+    """``query``, whose SELECT also locks the rows of its table (what
+    ``search_locked`` hands to the ORM's ``_fetch_query``)."""
+
+    def __init__(self, query):
+        self._query = query
+
+    def __getattr__(self, name):
+        return getattr(self._query, name)
+
+    def select(self, *args):
+        return SQL(
+            "%s FOR UPDATE OF %s",
+            self._query.select(*args),
+            SQL.identifier(self._query.table),
+        )
 
 
 # The cursor's cache entry holding the inverse searches answered while one

@@ -69,6 +69,23 @@ class TestAutoTopup(StripeClientCommon):
         self.assertEqual(sum(topups.mapped("amount")), 250.0, "Never beyond the cap.")
         self.assertEqual(len(self.fake_stripe.charges), 3)
 
+    def test_posting_triggers_topup_only_where_credit_pays_invoices(self):
+        """Posting concerns a client's credit only in a company that pays
+        invoices from credit when they are posted: elsewhere it triggers no
+        top-up."""
+        cron = self.env.ref("invoice_client_pay.ir_cron_auto_topup")
+
+        def triggers():
+            return self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
+
+        before = triggers()
+        self.company.auto_mark_invoices_paid = False
+        super()._invoice(10.0)
+        self.assertEqual(triggers(), before)
+        self.company.auto_mark_invoices_paid = True
+        super()._invoice(10.0)
+        self.assertEqual(triggers(), before + 1)
+
     def test_topup_needs_auto_charge(self):
         with self.assertRaises(ValidationError):
             self.other_client.write(

@@ -301,6 +301,306 @@ class TestLeanReconciliation(ClientCreditCommon):
         odoos(new)
         self.assertEqual(new_values, {name: new[name] for name in names})
 
+    def _receivable(self, move):
+        return move.line_ids.filtered(
+            lambda line: line.account_type in ("asset_receivable", "liability_payable")
+        )
+
+    def _entry(self, amount, receivable_side):
+        """A posted miscellaneous entry moving ``amount`` on the client's
+        receivable account (``receivable_side``: "debit" or "credit")."""
+        sign = 1 if receivable_side == "debit" else -1
+        entry = self.env["account.move"].create(
+            {
+                "move_type": "entry",
+                "journal_id": self.company_data["default_journal_misc"].id,
+                "line_ids": [
+                    Command.create(
+                        {
+                            "account_id": self.receivable.id,
+                            "partner_id": self.client.id,
+                            "balance": sign * amount,
+                        }
+                    ),
+                    Command.create(
+                        {
+                            "account_id": self.company_data[
+                                "default_account_revenue"
+                            ].id,
+                            "balance": -sign * amount,
+                        }
+                    ),
+                ],
+            }
+        )
+        entry.action_post()
+        return entry
+
+    def _payment_state_documents(self):
+        """One document of each kind Odoo's payment state tells apart."""
+        self.company.auto_mark_invoices_paid = False
+        receivable = self._receivable
+        docs = {"unpaid": self._invoice(100.0)}
+        docs["partial by payment"] = self._invoice(100.0)
+        (
+            receivable(docs["partial by payment"])
+            + receivable(self._customer_payment(40.0).move_id)
+        ).reconcile()
+        docs["paid by payment"] = self._invoice(60.0)
+        (
+            receivable(docs["paid by payment"])
+            + receivable(self._customer_payment(60.0).move_id)
+        ).reconcile()
+        # Paid by a payment that its bank statement line matched.
+        docs["paid by matched payment"] = self._invoice(70.0)
+        matched = self._customer_payment(70.0)
+        (
+            receivable(docs["paid by matched payment"]) + receivable(matched.move_id)
+        ).reconcile()
+        statement_line = self.env["account.bank.statement.line"].create(
+            {
+                "payment_ref": "Matched",
+                "journal_id": self.bank_journal.id,
+                "partner_id": self.client.id,
+                "amount": 70.0,
+            }
+        )
+        liquidity, _counterpart, _writeoff = matched._seek_for_lines()
+        _st_liquidity, st_suspense, _st_other = statement_line.with_context(
+            skip_account_move_synchronization=True
+        )._seek_for_lines()
+        st_suspense.account_id = liquidity.account_id
+        (st_suspense + liquidity).reconcile()
+        self.assertTrue(matched.is_matched)
+        # Paid by its bank statement line directly.
+        docs["paid by statement line"] = self._invoice(30.0)
+        statement_line = self.env["account.bank.statement.line"].create(
+            {
+                "payment_ref": "Direct",
+                "journal_id": self.bank_journal.id,
+                "partner_id": self.client.id,
+                "amount": 30.0,
+            }
+        )
+        _st_liquidity, st_suspense, _st_other = statement_line.with_context(
+            skip_account_move_synchronization=True
+        )._seek_for_lines()
+        st_suspense.account_id = self.receivable
+        (st_suspense + receivable(docs["paid by statement line"])).reconcile()
+        # A credit note refunded through the bank: paid, not reversed.
+        docs["refunded by statement line"] = self._invoice(35.0, move_type="out_refund")
+        statement_line = self.env["account.bank.statement.line"].create(
+            {
+                "payment_ref": "Refund",
+                "journal_id": self.bank_journal.id,
+                "partner_id": self.client.id,
+                "amount": -35.0,
+            }
+        )
+        _st_liquidity, st_suspense, _st_other = statement_line.with_context(
+            skip_account_move_synchronization=True
+        )._seek_for_lines()
+        st_suspense.account_id = self.receivable
+        (st_suspense + receivable(docs["refunded by statement line"])).reconcile()
+        # Reversed by a credit note, and its credit note; a credit note and
+        # an entry together.
+        docs["reversed"] = self._invoice(50.0)
+        docs["credit note"] = self._invoice(50.0, move_type="out_refund")
+        (receivable(docs["reversed"]) + receivable(docs["credit note"])).reconcile()
+        docs["reversed with entry"] = self._invoice(50.0)
+        (
+            receivable(docs["reversed with entry"])
+            + receivable(self._invoice(20.0, move_type="out_refund"))
+            + receivable(self._entry(30.0, "credit"))
+        ).reconcile()
+        # Paid by a miscellaneous entry; a credit note refunded by one; and
+        # the entry itself.
+        docs["paid by entry"] = self._invoice(45.0)
+        docs["entry"] = self._entry(45.0, "credit")
+        (receivable(docs["paid by entry"]) + receivable(docs["entry"])).reconcile()
+        docs["refunded by entry"] = self._invoice(25.0, move_type="out_refund")
+        (
+            receivable(docs["refunded by entry"])
+            + receivable(self._entry(25.0, "debit"))
+        ).reconcile()
+        # A vendor bill paid, and one reversed by its refund.
+        docs["bill paid"] = self._create_invoice(
+            move_type="in_invoice",
+            partner_id=self.partner_a.id,
+            invoice_line_ids=[Command.create({"name": "Goods", "price_unit": 70.0})],
+            post=True,
+        )
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=docs["bill paid"].ids
+        ).create({})._create_payments()
+        docs["bill reversed"] = self._create_invoice(
+            move_type="in_invoice",
+            partner_id=self.partner_a.id,
+            invoice_line_ids=[Command.create({"name": "Goods", "price_unit": 15.0})],
+            post=True,
+        )
+        refund = docs["bill reversed"]._reverse_moves(
+            [{"invoice_date": docs["bill reversed"].invoice_date}]
+        )
+        # Posting a reversal matches it with what it reverses.
+        refund.action_post()
+        # Paid from credit (of a client with no other open invoice, which the
+        # credit arriving would pay).
+        self.company.auto_mark_invoices_paid = True
+        self._credit_line(90.0, self.other_client)
+        docs["paid from credit"] = self._invoice(90.0, partner=self.other_client)
+        self.company.auto_mark_invoices_paid = False
+        # Blocked, legacy, draft, and free.
+        docs["blocked"] = self._invoice(10.0)
+        docs["blocked"].payment_state = "blocked"
+        docs["legacy"] = self._invoice(10.0)
+        docs["legacy"].payment_state = "invoicing_legacy"
+        docs["draft"] = self._invoice(10.0, post=False)
+        docs["free"] = self._invoice(0.0)
+        return docs
+
+    def test_payment_states_as_odoo_computes_them(self):
+        """In the credit application the module reads the payment state's
+        matchings through the ORM; the state is Odoo's for every kind of
+        document, alone and in one batch, also where Odoo's accounting app
+        has invoices "in payment", and Odoo's query never runs."""
+        docs = self._payment_state_documents()
+        moves = self.env["account.move"].union(*docs.values())
+        field = moves._fields["payment_state"]
+
+        def states(records, compute):
+            self.env.invalidate_all()
+            with self.env.protecting([field], records):
+                compute(records)
+            return [record.payment_state for record in records]
+
+        def ours(records):
+            records.with_context(client_credit_apply=True)._compute_payment_state()
+
+        def odoos(records):
+            OdooAccountMove._compute_payment_state(records)
+
+        cursor_class = type(self.env.cr)
+        with patch.object(
+            cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
+        ) as execute:
+            batch = states(moves, ours)
+        self.assertFalse(
+            [
+                call
+                for call in execute.call_args_list
+                if "source_line_account_type" in str(call.args[1])
+            ],
+            "Odoo's payment-state query ran.",
+        )
+        self.assertEqual(batch, states(moves, odoos))
+        for move in moves:
+            self.assertEqual(states(move, ours), states(move, odoos))
+        by_name = dict(zip(docs, batch))
+        self.assertEqual(
+            by_name,
+            {
+                "unpaid": "not_paid",
+                "partial by payment": "partial",
+                "paid by payment": "paid",
+                "paid by matched payment": "paid",
+                "paid by statement line": "paid",
+                "refunded by statement line": "paid",
+                "reversed": "reversed",
+                "credit note": "paid",
+                "reversed with entry": "reversed",
+                "paid by entry": "paid",
+                "entry": "not_paid",
+                "refunded by entry": "reversed",
+                "bill paid": "paid",
+                "bill reversed": "reversed",
+                "paid from credit": "paid",
+                "blocked": "blocked",
+                "legacy": "invoicing_legacy",
+                "draft": "not_paid",
+                "free": "paid",
+            },
+        )
+        # Where the accounting app is installed, a payment not yet matched
+        # with the bank leaves its invoice "in payment".
+        move_class = type(self.env["account.move"])
+        with patch.object(
+            move_class, "_get_invoice_in_payment_state", return_value="in_payment"
+        ):
+            in_payment = states(moves, ours)
+            self.assertEqual(in_payment, states(moves, odoos))
+        self.assertEqual(dict(zip(docs, in_payment))["paid by payment"], "in_payment")
+        self.assertEqual(dict(zip(docs, in_payment))["paid by matched payment"], "paid")
+
+    def test_credit_application_decides_payment_state_from_the_cache(self):
+        """An invoice paid from credit as it is posted gets its payment state
+        from the matchings the reconciliation has just made: Odoo's query
+        does not run then."""
+        self._credit_line(300.0, self.client)
+        invoice = self._invoice(200.0, post=False)
+        move_class = type(self.env["account.move"])
+        cursor_class = type(self.env.cr)
+        apply_credit = move_class._apply_client_credit_on_post
+        queries = []
+
+        def applying(moves):
+            with patch.object(
+                cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
+            ) as execute:
+                apply_credit(moves)
+            queries.extend(str(call.args[1]) for call in execute.call_args_list)
+
+        with patch.object(move_class, "_apply_client_credit_on_post", applying):
+            invoice.action_post()
+        self.assertEqual(invoice.payment_state, self._paid_state())
+        self.assertTrue(
+            [query for query in queries if "account_partial_reconcile" in query],
+            "The credit was applied.",
+        )
+        self.assertFalse(
+            [query for query in queries if "source_line_account_type" in query],
+            "Odoo's payment-state query ran.",
+        )
+
+    def test_payment_states_of_payments_without_entry_as_odoo(self):
+        """Where the accounting app is installed, a payment may have no entry
+        of its own, only the invoices it pays: in the credit application those
+        invoices' states are Odoo's too."""
+        self.company.auto_mark_invoices_paid = False
+        move_class = type(self.env["account.move"])
+        field = self.env["account.move"]._fields["payment_state"]
+        with patch.object(
+            move_class, "_get_invoice_in_payment_state", return_value="in_payment"
+        ):
+            method_line = self.bank_journal.inbound_payment_method_line_ids[:1]
+            method_line.payment_account_id = False
+            invoices = self._invoice(80.0) + self._invoice(90.0)
+            payments = self.env["account.payment"]
+            for invoice in invoices:
+                payments |= (
+                    self.env["account.payment.register"]
+                    .with_context(active_model="account.move", active_ids=invoice.ids)
+                    .create({"payment_method_line_id": method_line.id})
+                    ._create_payments()
+                )
+            self.assertFalse(payments.move_id)
+            payments[1:].action_validate()
+            self.assertEqual(payments.mapped("state"), ["in_process", "paid"])
+
+            def states(compute):
+                self.env.invalidate_all()
+                with self.env.protecting([field], invoices):
+                    compute(invoices)
+                return invoices.mapped("payment_state")
+
+            ours = states(
+                lambda records: records.with_context(
+                    client_credit_apply=True
+                )._compute_payment_state()
+            )
+            self.assertEqual(ours, states(OdooAccountMove._compute_payment_state))
+            self.assertEqual(ours, ["in_payment", "in_payment"])
+
     def _paid_state(self):
         return self.env["account.move"]._get_invoice_in_payment_state()
 

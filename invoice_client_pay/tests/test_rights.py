@@ -350,6 +350,9 @@ class TestTopupDoesNotHoldTheClient(RealTransactionsCase):
         with cls._env() as env:
             company = env.ref("base.main_company")
             cls.company_id = company.id
+            # Posting triggers the top-up where credit pays invoices.
+            cls.previous_auto_mark = company.auto_mark_invoices_paid
+            company.auto_mark_invoices_paid = True
             provider = create_card_provider(company, f"Stripe top-up {tag}", "topup")
             cls.provider_id = provider.id
             partner = env["res.partner"].create(
@@ -378,6 +381,9 @@ class TestTopupDoesNotHoldTheClient(RealTransactionsCase):
                 cls.company_id
             ).write({"auto_topup": False, "auto_charge_credit_requests": False})
             env["payment.provider"].browse(cls.provider_id).state = "disabled"
+            env["res.company"].browse(
+                cls.company_id
+            ).auto_mark_invoices_paid = cls.previous_auto_mark
         super().tearDownClass()
 
     def test_client_free_while_invoice_posted_not_committed(self):
