@@ -126,8 +126,40 @@ def remembered_search(records, domain, offset, limit, order, search):
     )
     if key not in answers:
         found = _records_found(records, condition)
+        if found is None:
+            found = _related_records_found(records, condition)
         answers[key] = search(domain, order=order)._ids if found is None else found
     return records.browse(answers[key])
+
+
+def _related_records_found(records, condition):
+    """The records whose stored related many2one ``field = parent.target``
+    (as a journal item's payment, its entry's originating payment) is in the
+    ids of the condition: the children, through the one2many inverse of
+    ``parent``, of the parents whose ``target`` is in them. That is the
+    definition of the related field, and the walk asks the parents' search
+    for itself anyway (answered once): one query fewer. None otherwise."""
+    field = records._fields.get(condition[0])
+    if not (field and field.store and field.type == "many2one" and field.related):
+        return None
+    path = field.related.split(".")
+    parent = records._fields.get(path[0])
+    if len(path) != 2 or not (parent and parent.store and parent.type == "many2one"):
+        return None
+    inverse = next(
+        (
+            inverse
+            for inverse in records.pool.field_inverses[parent]
+            if inverse.type == "one2many" and not inverse.domain
+        ),
+        None,
+    )
+    if inverse is None:
+        return None
+    parents = records.env[parent.comodel_name].search(
+        [(path[1], "in", list(condition[2]))], order="id"
+    )
+    return tuple(sorted(parents[inverse.name]._ids))
 
 
 def _records_found(records, condition):

@@ -265,11 +265,7 @@ class AccountMove(models.Model):
     def _post(self, soft=True):
         posted = super()._post(soft=soft)
         posted._apply_client_credit_on_post()
-        # Only where credit pays invoices as they are posted does posting
-        # concern the clients' credit; elsewhere it costs nothing.
-        posted.filtered(
-            lambda move: move.company_id.auto_mark_invoices_paid
-        )._top_up_clients_low_credit()
+        posted._top_up_clients_low_credit()
         return posted
 
     def _track_prepare(self, fields_iter):
@@ -504,12 +500,15 @@ class AccountMove(models.Model):
 
     def _top_up_clients_low_credit(self):
         """Credit was used, or invoices that credit pays were posted: have the
-        clients whose credit is now too low topped up. Whoever posts may not
-        see the clients' top-up settings, and the top-up locks the client: it
-        runs in the top-up scheduled action's own short transaction, triggered
-        here, never inside this one."""
+        clients whose credit is now too low topped up. Only where credit pays
+        invoices does this concern the clients' credit at all.
+
+        Whoever posts may not see the clients' top-up settings, and the top-up
+        locks the client: it runs in the top-up scheduled action's own short
+        transaction, triggered here, never inside this one."""
         needs_topup = any(
             move.move_type == "out_invoice"
+            and move.company_id.auto_mark_invoices_paid
             and move.commercial_partner_id.sudo()
             .with_company(move.company_id)
             .auto_topup

@@ -7,7 +7,12 @@ from odoo.tests import tagged
 from odoo.addons.account.models.account_move import AccountMove as OdooAccountMove
 from odoo.addons.account.models.account_payment import AccountPayment as OdooPayment
 
-from ..utils import PROPAGATION_SEARCHES, merged_trigger_tree
+from ..utils import (
+    PROPAGATION_SEARCHES,
+    _related_records_found,
+    merged_trigger_tree,
+    propagation_searches_remembered,
+)
 from .common import ClientCreditCommon
 
 
@@ -673,6 +678,27 @@ class TestPropagationSearches(ClientCreditCommon):
             ],
             "A currency of the new matching was read back.",
         )
+
+    def test_related_search_answered_as_odoo(self):
+        """While a matching paid from credit propagates, a search on a stored
+        related many2one (a journal item's payment: its entry's originating
+        payment) is answered through that definition, with the records
+        Odoo's own search finds; any other search is left to Odoo."""
+        payments = (
+            self._credit_line(300.0, self.client).payment_id
+            + self._credit_line(50.0, self.other_client).payment_id
+        )
+        lines = self.env["account.move.line"].sudo().with_context(active_test=False)
+        odoos = lines.search([("payment_id", "in", payments.ids)], order="id")
+        self.assertEqual(len(odoos), 4)
+        with propagation_searches_remembered(self.env.cr):
+            self.assertEqual(
+                _related_records_found(lines, ("payment_id", "in", payments.ids)),
+                tuple(odoos.ids),
+            )
+            self.assertIsNone(
+                _related_records_found(lines, ("move_id", "in", payments.move_id.ids))
+            )
 
     def test_merged_tree_as_odoo_merges_it(self):
         """The trigger tree a matching paid from credit walks is the one the
