@@ -74,6 +74,20 @@ class TestConcurrency(RealTransactionsCase):
     # Helpers
     # ------------------------------------------------------------
 
+    def _draft_invoice(self, env, partner_id, amount):
+        return env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": partner_id,
+                "company_id": self.company_id,
+                "invoice_line_ids": [
+                    Command.create(
+                        {"name": "Race", "price_unit": amount, "tax_ids": []}
+                    )
+                ],
+            }
+        )
+
     def _sent_request(self, amount):
         with self._env() as env:
             request = env["account.credit.request"].create(
@@ -154,18 +168,7 @@ class TestConcurrency(RealTransactionsCase):
         with self._env() as env:
             # A client of its own: no credit left by the other tests.
             partner_id = env["res.partner"].create({"name": "Race Credit Client"}).id
-            invoice = env["account.move"].create(
-                {
-                    "move_type": "out_invoice",
-                    "partner_id": partner_id,
-                    "company_id": self.company_id,
-                    "invoice_line_ids": [
-                        Command.create(
-                            {"name": "Race", "price_unit": 100.0, "tax_ids": []}
-                        )
-                    ],
-                }
-            )
+            invoice = self._draft_invoice(env, partner_id, 100.0)
             invoice.action_post()
             invoice_id = invoice.id
             request = env["account.credit.request"].create(
@@ -212,21 +215,7 @@ class TestConcurrency(RealTransactionsCase):
         with self._env() as env:
             partner_id = env["res.partner"].create({"name": "Race Posting Client"}).id
             invoice_ids = [
-                env["account.move"]
-                .create(
-                    {
-                        "move_type": "out_invoice",
-                        "partner_id": partner_id,
-                        "company_id": self.company_id,
-                        "invoice_line_ids": [
-                            Command.create(
-                                {"name": "Race", "price_unit": 100.0, "tax_ids": []}
-                            )
-                        ],
-                    }
-                )
-                .id
-                for _index in range(2)
+                self._draft_invoice(env, partner_id, 100.0).id for _index in range(2)
             ]
             payment = env["account.payment"].create(
                 {

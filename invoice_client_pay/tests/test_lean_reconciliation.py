@@ -203,20 +203,7 @@ class TestLeanReconciliation(ClientCreditCommon):
             + receivable(mixed_refund)
             + receivable(mixed.move_id)
         ).reconcile()
-        statement_line = self.env["account.bank.statement.line"].create(
-            {
-                "payment_ref": "Mixed",
-                "journal_id": self.bank_journal.id,
-                "partner_id": self.client.id,
-                "amount": 60.0,
-            }
-        )
-        liquidity, _counterpart, _writeoff = mixed._seek_for_lines()
-        _st_liquidity, st_suspense, _st_other = statement_line.with_context(
-            skip_account_move_synchronization=True
-        )._seek_for_lines()
-        st_suspense.account_id = liquidity.account_id
-        (st_suspense + liquidity).reconcile()
+        statement_line = self._match_payment_with_bank(mixed, "Mixed")
         # A vendor bill paid by a registered payment.
         bill = self._create_invoice(
             move_type="in_invoice",
@@ -263,19 +250,9 @@ class TestLeanReconciliation(ClientCreditCommon):
         def ours(records):
             records._compute_stat_buttons_from_reconciliation()
 
-        with patch.object(
-            type(self.env.cr),
-            "execute",
-            side_effect=type(self.env.cr).execute,
-            autospec=True,
-        ) as execute:
-            batch = values(payments, ours)
+        batch, queries = self._queries_run(values, payments, ours)
         self.assertFalse(
-            [
-                call
-                for call in execute.call_args_list
-                if "FROM account_payment payment" in str(call.args[1])
-            ],
+            [query for query in queries if "FROM account_payment payment" in query],
             "Odoo's queries over the matchings ran.",
         )
         odoos = OdooPayment._compute_stat_buttons_from_reconciliation
@@ -305,6 +282,39 @@ class TestLeanReconciliation(ClientCreditCommon):
         new_values = {name: new[name] for name in names}
         odoos(new)
         self.assertEqual(new_values, {name: new[name] for name in names})
+
+    def _queries_run(self, func, *args):
+        """``func(*args)``'s result, and the SQL queries it ran."""
+        cursor_class = type(self.env.cr)
+        with patch.object(
+            cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
+        ) as execute:
+            result = func(*args)
+        return result, [str(call.args[1]) for call in execute.call_args_list]
+
+    def _statement_suspense(self, amount, label):
+        """The suspense item of a new bank statement line of the client, to
+        match by hand (without the enterprise widget, as Odoo's own tests do)."""
+        statement_line = self.env["account.bank.statement.line"].create(
+            {
+                "payment_ref": label,
+                "journal_id": self.bank_journal.id,
+                "partner_id": self.client.id,
+                "amount": amount,
+            }
+        )
+        _liquidity, suspense, _other = statement_line.with_context(
+            skip_account_move_synchronization=True
+        )._seek_for_lines()
+        return suspense
+
+    def _match_payment_with_bank(self, payment, label):
+        """Match ``payment`` with a bank statement line of its amount."""
+        liquidity, _counterpart, _writeoff = payment._seek_for_lines()
+        suspense = self._statement_suspense(payment.amount, label)
+        suspense.account_id = liquidity.account_id
+        (suspense + liquidity).reconcile()
+        return suspense.statement_line_id
 
     def _receivable(self, move):
         return move.line_ids.filtered(
@@ -362,51 +372,18 @@ class TestLeanReconciliation(ClientCreditCommon):
         (
             receivable(docs["paid by matched payment"]) + receivable(matched.move_id)
         ).reconcile()
-        statement_line = self.env["account.bank.statement.line"].create(
-            {
-                "payment_ref": "Matched",
-                "journal_id": self.bank_journal.id,
-                "partner_id": self.client.id,
-                "amount": 70.0,
-            }
-        )
-        liquidity, _counterpart, _writeoff = matched._seek_for_lines()
-        _st_liquidity, st_suspense, _st_other = statement_line.with_context(
-            skip_account_move_synchronization=True
-        )._seek_for_lines()
-        st_suspense.account_id = liquidity.account_id
-        (st_suspense + liquidity).reconcile()
+        self._match_payment_with_bank(matched, "Matched")
         self.assertTrue(matched.is_matched)
         # Paid by its bank statement line directly.
         docs["paid by statement line"] = self._invoice(30.0)
-        statement_line = self.env["account.bank.statement.line"].create(
-            {
-                "payment_ref": "Direct",
-                "journal_id": self.bank_journal.id,
-                "partner_id": self.client.id,
-                "amount": 30.0,
-            }
-        )
-        _st_liquidity, st_suspense, _st_other = statement_line.with_context(
-            skip_account_move_synchronization=True
-        )._seek_for_lines()
-        st_suspense.account_id = self.receivable
-        (st_suspense + receivable(docs["paid by statement line"])).reconcile()
+        suspense = self._statement_suspense(30.0, "Direct")
+        suspense.account_id = self.receivable
+        (suspense + receivable(docs["paid by statement line"])).reconcile()
         # A credit note refunded through the bank: paid, not reversed.
         docs["refunded by statement line"] = self._invoice(35.0, move_type="out_refund")
-        statement_line = self.env["account.bank.statement.line"].create(
-            {
-                "payment_ref": "Refund",
-                "journal_id": self.bank_journal.id,
-                "partner_id": self.client.id,
-                "amount": -35.0,
-            }
-        )
-        _st_liquidity, st_suspense, _st_other = statement_line.with_context(
-            skip_account_move_synchronization=True
-        )._seek_for_lines()
-        st_suspense.account_id = self.receivable
-        (st_suspense + receivable(docs["refunded by statement line"])).reconcile()
+        suspense = self._statement_suspense(-35.0, "Refund")
+        suspense.account_id = self.receivable
+        (suspense + receivable(docs["refunded by statement line"])).reconcile()
         # Reversed by a credit note, and its credit note; a credit note and
         # an entry together.
         docs["reversed"] = self._invoice(50.0)
@@ -485,17 +462,9 @@ class TestLeanReconciliation(ClientCreditCommon):
         def odoos(records):
             OdooAccountMove._compute_payment_state(records)
 
-        cursor_class = type(self.env.cr)
-        with patch.object(
-            cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
-        ) as execute:
-            batch = states(moves, ours)
+        batch, queries = self._queries_run(states, moves, ours)
         self.assertFalse(
-            [
-                call
-                for call in execute.call_args_list
-                if "source_line_account_type" in str(call.args[1])
-            ],
+            [query for query in queries if "source_line_account_type" in query],
             "Odoo's payment-state query ran.",
         )
         self.assertEqual(batch, states(moves, odoos))
@@ -544,16 +513,11 @@ class TestLeanReconciliation(ClientCreditCommon):
         self._credit_line(300.0, self.client)
         invoice = self._invoice(200.0, post=False)
         move_class = type(self.env["account.move"])
-        cursor_class = type(self.env.cr)
         apply_credit = move_class._apply_client_credit_on_post
         queries = []
 
         def applying(moves):
-            with patch.object(
-                cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
-            ) as execute:
-                apply_credit(moves)
-            queries.extend(str(call.args[1]) for call in execute.call_args_list)
+            queries.extend(self._queries_run(apply_credit, moves)[1])
 
         with patch.object(move_class, "_apply_client_credit_on_post", applying):
             invoice.action_post()
