@@ -17,6 +17,63 @@ class AccountMoveLine(models.Model):
 
     _inherit = "account.move.line"
 
+    # === COMPUTE METHODS === #
+
+    def _compute_amount_residual(self):
+        """In the credit application (``client_credit_apply``), Odoo's result
+        with the amounts of the items' matchings summed through the ORM rather
+        than by Odoo's query.
+
+        The reconciliation has just read the matchings of these items (see
+        ``_read_matchings_of_entries``) and made the new one, so they are in
+        the cache; Odoo's query (a union of two grouped joins) would ask the
+        database for them once more, each time an invoice is paid from credit.
+        Everywhere else, Odoo's own computation runs.
+
+        The computation below is Odoo's, line for line (``account.move.line``,
+        19.0): each matching's amount is rounded by its currency, so the sums
+        are those of the database once rounded; a test compares both on every
+        kind of item.
+        """
+        if not self.env.context.get("client_credit_apply"):
+            return super()._compute_amount_residual()
+        need_residual_lines = self.filtered(
+            lambda line: (
+                line.account_id.reconcile
+                or line.account_id.account_type
+                in ("asset_cash", "liability_credit_card")
+            )
+        )
+        for line in self - need_residual_lines:
+            line.amount_residual = 0.0
+            line.amount_residual_currency = 0.0
+            line.reconciled = False
+        for line in need_residual_lines:
+            comp_curr = line.company_currency_id or self.env.company.currency_id
+            foreign_curr = line.currency_id or comp_curr
+            # New records (onchange) have no matchings, as in Odoo's query.
+            stored = line._origin
+            # This item's matchings on its debit side and on its credit side.
+            as_debit = stored.matched_credit_ids if stored else ()
+            as_credit = stored.matched_debit_ids if stored else ()
+            debit_amount = sum(partial.amount for partial in as_debit)
+            credit_amount = sum(partial.amount for partial in as_credit)
+            debit_amount_currency = sum(
+                partial.debit_amount_currency for partial in as_debit
+            )
+            credit_amount_currency = sum(
+                partial.credit_amount_currency for partial in as_credit
+            )
+            line.amount_residual = comp_curr.round(
+                line.balance - debit_amount + credit_amount
+            )
+            line.amount_residual_currency = foreign_curr.round(
+                line.amount_currency - debit_amount_currency + credit_amount_currency
+            )
+            line.reconciled = comp_curr.is_zero(
+                line.amount_residual
+            ) and foreign_curr.is_zero(line.amount_residual_currency)
+
     # === CRUD METHODS === #
 
     @api.model
@@ -317,8 +374,11 @@ class AccountMoveLine(models.Model):
         """
         if not locked:
             lock_rows(self)
-        plans = defaultdict(lambda: self.browse())
-        for line in self.sorted(_oldest_first):
+        # The context reaches every item of the plans (Odoo's reconciliation
+        # reads them, not ``self``): see the computations it changes.
+        lines = self.with_context(client_credit_apply=True, reduced_line_sorting=True)
+        plans = defaultdict(lambda: lines.browse())
+        for line in lines.sorted(_oldest_first):
             key = (line.partner_id.commercial_partner_id, line.account_id)
             plans[key] |= line
         plans = [
@@ -329,7 +389,6 @@ class AccountMoveLine(models.Model):
         ]
         if not plans:
             return
-        lines = self.with_context(client_credit_apply=True, reduced_line_sorting=True)
         if lines._is_lean_reconcilable():
             lines._read_matchings_of_entries()
             plan_list, all_amls = lines._optimize_reconciliation_plan(plans)
@@ -426,3 +485,36 @@ class AccountMoveLine(models.Model):
         return super()._prepare_reconciliation_plan(
             plan, amls_values_map, shadowed_aml_values=shadowed_aml_values
         )
+
+    def _reconciled_by_number(self):
+        """In the credit application, the items sharing a matching number with
+        ``self`` are only read for the numbers that a full reconciliation may
+        close.
+
+        Odoo reads them (one grouped query) to tell whether each matched group
+        is now fully reconciled. A group holding an item of ``self`` that is
+        still open in both its currencies is not, whatever else it holds: its
+        items of ``self`` are all Odoo's reconciliation then needs (it makes no
+        full reconciliation of it). That is the usual case of credit paying an
+        invoice: the credit, or the invoice, is not used up.
+        """
+        if not self.env.context.get("client_credit_apply"):
+            return super()._reconciled_by_number()
+        open_numbers = {
+            line.matching_number
+            for line in self
+            if line.matching_number
+            and not line.company_currency_id.is_zero(line.amount_residual)
+            and not line.currency_id.is_zero(line.amount_residual_currency)
+        }
+        closing = self.filtered(
+            lambda line: (
+                line.matching_number and line.matching_number not in open_numbers
+            )
+        )
+        mapping = super(AccountMoveLine, closing)._reconciled_by_number()
+        for number in open_numbers:
+            mapping[number] = self.filtered(
+                lambda line, number=number: line.matching_number == number
+            )
+        return mapping

@@ -5,6 +5,9 @@ from odoo import Command
 from odoo.tests import tagged
 
 from odoo.addons.account.models.account_move import AccountMove as OdooAccountMove
+from odoo.addons.account.models.account_move_line import (
+    AccountMoveLine as OdooAccountMoveLine,
+)
 from odoo.addons.account.models.account_payment import AccountPayment as OdooPayment
 
 from ..utils import (
@@ -569,6 +572,101 @@ class TestLeanReconciliation(ClientCreditCommon):
             )
             self.assertEqual(ours, states(OdooAccountMove._compute_payment_state))
             self.assertEqual(ours, ["in_payment", "in_payment"])
+
+    def _multi_currency_items(self):
+        """Items in another currency than the company's, matched in part: an
+        invoice in that currency paid in part by a payment in the company's,
+        and its payment."""
+        other_currency = self.setup_other_currency("EUR", rates=[("2000-01-01", 3.0)])
+        invoice = self._invoice(
+            90.0, partner=self.other_client, currency_id=other_currency.id
+        )
+        payment = self._customer_payment(10.0, partner_id=self.other_client.id)
+        (self._receivable(invoice) + self._receivable(payment.move_id)).reconcile()
+        self.assertEqual(invoice.payment_state, "partial")
+        return invoice.line_ids + payment.move_id.line_ids
+
+    def test_residual_amounts_as_odoo_computes_them(self):
+        """In the credit application the module sums the items' matchings
+        through the ORM; the residual amounts and the "reconciled" flag are
+        Odoo's for every kind of item (receivable and payable, matched or not,
+        in part, in another currency, not reconcilable at all, not yet
+        stored), alone and in one batch, and Odoo's query never runs."""
+        docs = self._payment_state_documents()
+        lines = (
+            self.env["account.move"].union(*docs.values()).line_ids
+            + self._multi_currency_items()
+        )
+        residual_fields = ["amount_residual", "amount_residual_currency", "reconciled"]
+        fields = [lines._fields[name] for name in residual_fields]
+
+        def residuals(records, compute):
+            self.env.invalidate_all()
+            with self.env.protecting(fields, records):
+                compute(records)
+            return [
+                tuple(record[name] for name in residual_fields) for record in records
+            ]
+
+        def ours(records):
+            records.with_context(client_credit_apply=True)._compute_amount_residual()
+
+        def odoos(records):
+            OdooAccountMoveLine._compute_amount_residual(records)
+
+        batch, queries = self._queries_run(residuals, lines, ours)
+        self.assertFalse(
+            [query for query in queries if "part.debit_move_id AS line_id" in query],
+            "Odoo's residual query ran.",
+        )
+        self.assertEqual(batch, residuals(lines, odoos))
+        for line in lines:
+            self.assertEqual(residuals(line, ours), residuals(line, odoos))
+        # What the comparison covers: open, in part, reconciled, in another
+        # currency, and lines of no reconcilable account.
+        kinds = {
+            "open": any(not r and a for a, _c, r in batch),
+            "reconciled": any(r for _a, _c, r in batch),
+            "other currency": any(a != c for a, c, _r in batch),
+            "not reconcilable": any(not a and not c and not r for a, c, r in batch),
+        }
+        self.assertEqual(set(kinds.values()), {True}, kinds)
+        # A line being edited (not stored yet) has no matchings.
+        new_line = self.env["account.move.line"].new(
+            {"account_id": self.receivable.id, "balance": 25.0}
+        )
+        self.assertEqual(residuals(new_line, ours), residuals(new_line, odoos))
+
+    def test_credit_used_up_over_invoices_fully_reconciles_as_odoo_add(self):
+        """Credit used by a first invoice in part and by a second to its end:
+        the full reconciliation holds the three items, as Odoo's "Add" makes
+        it; while the credit stays open, no query reads its group."""
+        credit_line = self._credit_line(300.0, self.client)
+        twin_credit_line = self._credit_line(300.0, self.twin_client)
+        first = self._invoice(100.0, post=False)
+        _posted, queries = self._queries_run(first.action_post)
+        self.assertFalse(
+            [query for query in queries if 'ARRAY_AGG("account_move_line"' in query],
+            "The matched items of an open credit were read.",
+        )
+        second = self._invoice(200.0)
+        self.company.auto_mark_invoices_paid = False
+        twin_invoices = self._invoice(100.0, partner=self.twin_client) + self._invoice(
+            200.0, partner=self.twin_client
+        )
+        for twin_invoice in twin_invoices:
+            twin_invoice.js_assign_outstanding_line(twin_credit_line.id)
+        self.assertEqual(
+            [self._ledger_outcome(invoice, credit_line) for invoice in first + second],
+            [
+                self._ledger_outcome(invoice, twin_credit_line)
+                for invoice in twin_invoices
+            ],
+        )
+        lines = self._receivable(first + second) + credit_line
+        self.assertEqual(len(lines.full_reconcile_id), 1)
+        self.assertEqual(lines.full_reconcile_id.reconciled_line_ids, lines)
+        self.assertEqual(len(set(lines.mapped("matching_number"))), 1)
 
     def _paid_state(self):
         return self.env["account.move"]._get_invoice_in_payment_state()
