@@ -485,36 +485,3 @@ class AccountMoveLine(models.Model):
         return super()._prepare_reconciliation_plan(
             plan, amls_values_map, shadowed_aml_values=shadowed_aml_values
         )
-
-    def _reconciled_by_number(self):
-        """In the credit application, the items sharing a matching number with
-        ``self`` are only read for the numbers that a full reconciliation may
-        close.
-
-        Odoo reads them (one grouped query) to tell whether each matched group
-        is now fully reconciled. A group holding an item of ``self`` that is
-        still open in both its currencies is not, whatever else it holds: its
-        items of ``self`` are all Odoo's reconciliation then needs (it makes no
-        full reconciliation of it). That is the usual case of credit paying an
-        invoice: the credit, or the invoice, is not used up.
-        """
-        if not self.env.context.get("client_credit_apply"):
-            return super()._reconciled_by_number()
-        open_numbers = {
-            line.matching_number
-            for line in self
-            if line.matching_number
-            and not line.company_currency_id.is_zero(line.amount_residual)
-            and not line.currency_id.is_zero(line.amount_residual_currency)
-        }
-        closing = self.filtered(
-            lambda line: (
-                line.matching_number and line.matching_number not in open_numbers
-            )
-        )
-        mapping = super(AccountMoveLine, closing)._reconciled_by_number()
-        for number in open_numbers:
-            mapping[number] = self.filtered(
-                lambda line, number=number: line.matching_number == number
-            )
-        return mapping
