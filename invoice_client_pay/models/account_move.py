@@ -493,6 +493,12 @@ class AccountMove(models.Model):
                 move.company_id.auto_mark_invoices_paid and move._is_client_payable()
             )
         )
+        # Paying from credit reads the items' state (so does Odoo's
+        # reconciliation), which computes it on every item of the invoices,
+        # now; their date, which posting changed too, is otherwise computed
+        # later. Both at once, each item is written in one UPDATE rather than
+        # two when several invoices are posted in one transaction.
+        invoices.line_ids._recompute_recordset(["parent_state", "invoice_date"])
         for company_invoices in invoices.grouped("company_id").values():
             company_invoices._get_open_receivable_lines()._reconcile_with_client_credit(
                 current=True

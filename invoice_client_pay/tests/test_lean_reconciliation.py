@@ -681,6 +681,45 @@ class TestLeanReconciliation(ClientCreditCommon):
             group.mapped("matching_number"), [f"P{first_matching}"] * len(group)
         )
 
+    def test_items_written_once_when_posting_one_after_another(self):
+        """Invoices paid from credit as they are posted, one after another in
+        one transaction: after its payment, each item of an invoice is written
+        once (its state and its date, which posting set, together), not once
+        per field."""
+        self._credit_line(1000.0, self.client)
+        # Without a date: posting dates them, as for most invoices.
+        first, second = self.env["account.move"].create(
+            [
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": self.client.id,
+                    "invoice_line_ids": [
+                        Command.create({"name": "Service", "price_unit": 100.0})
+                    ],
+                }
+            ]
+            * 2
+        )
+        self.env.flush_all()
+        first.action_post()
+        self.assertEqual(first.payment_state, self._paid_state())
+        line_class = type(self.env["account.move.line"])
+        write_multi = line_class._write_multi
+        written = []
+
+        def recording_writes(lines, vals_list):
+            written.extend(lines.ids)
+            return write_multi(lines, vals_list)
+
+        with patch.object(line_class, "_write_multi", recording_writes):
+            second.action_post()
+            self.env.flush_all()
+        self.assertEqual(second.payment_state, self._paid_state())
+        self.assertEqual(
+            {line.id: written.count(line.id) for line in first.invoice_line_ids},
+            dict.fromkeys(first.invoice_line_ids.ids, 1),
+        )
+
     def _paid_state(self):
         return self.env["account.move"]._get_invoice_in_payment_state()
 
