@@ -295,6 +295,16 @@ class TestLeanReconciliation(ClientCreditCommon):
             result = func(*args)
         return result, [str(call.args[1]) for call in execute.call_args_list]
 
+    def _computed(self, records, compute, names):
+        """The stored fields ``names`` of ``records`` as ``compute(records)``
+        sets them, from an empty cache, one tuple per record (the fields
+        protected, so that nothing recomputes them behind ``compute``)."""
+        self.env.invalidate_all()
+        fields = [records._fields[name] for name in names]
+        with self.env.protecting(fields, records):
+            compute(records)
+        return [tuple(record[name] for name in names) for record in records]
+
     def _statement_suspense(self, amount, label):
         """The suspense item of a new bank statement line of the client, to
         match by hand (without the enterprise widget, as Odoo's own tests do)."""
@@ -451,13 +461,12 @@ class TestLeanReconciliation(ClientCreditCommon):
         has invoices "in payment", and Odoo's query never runs."""
         docs = self._payment_state_documents()
         moves = self.env["account.move"].union(*docs.values())
-        field = moves._fields["payment_state"]
 
         def states(records, compute):
-            self.env.invalidate_all()
-            with self.env.protecting([field], records):
-                compute(records)
-            return [record.payment_state for record in records]
+            return [
+                state
+                for (state,) in self._computed(records, compute, ["payment_state"])
+            ]
 
         def ours(records):
             records.with_context(client_credit_apply=True)._compute_payment_state()
@@ -540,7 +549,6 @@ class TestLeanReconciliation(ClientCreditCommon):
         invoices' states are Odoo's too."""
         self.company.auto_mark_invoices_paid = False
         move_class = type(self.env["account.move"])
-        field = self.env["account.move"]._fields["payment_state"]
         with patch.object(
             move_class, "_get_invoice_in_payment_state", return_value="in_payment"
         ):
@@ -560,10 +568,10 @@ class TestLeanReconciliation(ClientCreditCommon):
             self.assertEqual(payments.mapped("state"), ["in_process", "paid"])
 
             def states(compute):
-                self.env.invalidate_all()
-                with self.env.protecting([field], invoices):
-                    compute(invoices)
-                return invoices.mapped("payment_state")
+                return [
+                    state
+                    for (state,) in self._computed(invoices, compute, ["payment_state"])
+                ]
 
             ours = states(
                 lambda records: records.with_context(
@@ -598,15 +606,9 @@ class TestLeanReconciliation(ClientCreditCommon):
             + self._multi_currency_items()
         )
         residual_fields = ["amount_residual", "amount_residual_currency", "reconciled"]
-        fields = [lines._fields[name] for name in residual_fields]
 
         def residuals(records, compute):
-            self.env.invalidate_all()
-            with self.env.protecting(fields, records):
-                compute(records)
-            return [
-                tuple(record[name] for name in residual_fields) for record in records
-            ]
+            return self._computed(records, compute, residual_fields)
 
         def ours(records):
             records.with_context(client_credit_apply=True)._compute_amount_residual()
