@@ -75,3 +75,94 @@ class AccountPartialReconcile(models.Model):
         return (
             self.sudo().with_context(active_test=False)._modified_triggers(tree, create)
         )
+
+    # === BUSINESS METHODS === #
+
+    @api.model
+    def _update_matching_number(self, amls):
+        """In the credit application (``client_credit_apply``), Odoo's
+        numbering, with the numbers it writes kept in the cache.
+
+        Odoo writes the matching numbers in raw SQL and drops them from the
+        cache; its reconciliation reads them back at once (to find the full
+        reconciliations), one more query each time an invoice is paid from
+        credit. What the statement writes is known: the item's full
+        reconciliation if it has one, else "P" and the number of its group.
+        An item whose full reconciliation is not cached, or not written yet
+        (the statement reads the row), is left for the ORM to read.
+
+        The numbering is Odoo's, line for line (``account.partial.reconcile``,
+        19.0); a test compares the cached numbers with the database's.
+        """
+        if not self.env.context.get("client_credit_apply"):
+            return super()._update_matching_number(amls)
+        amls = amls._all_reconciled_lines()
+        all_partials = amls.matched_debit_ids | amls.matched_credit_ids
+
+        # Each group of items joined by matchings is numbered with the smallest
+        # id of its matchings (Odoo's comments, shortened).
+        number2lines = {}
+        line2number = {}
+        for partial in all_partials.sorted("id"):
+            debit_min_id = line2number.get(partial.debit_move_id.id)
+            credit_min_id = line2number.get(partial.credit_move_id.id)
+            if debit_min_id and credit_min_id:  # two groups merged
+                if debit_min_id != credit_min_id:
+                    min_min_id = min(debit_min_id, credit_min_id)
+                    max_min_id = max(debit_min_id, credit_min_id)
+                    for line_id in number2lines[max_min_id]:
+                        line2number[line_id] = min_min_id
+                    number2lines[min_min_id].extend(number2lines.pop(max_min_id))
+            elif debit_min_id:  # an item added to a group
+                number2lines[debit_min_id].append(partial.credit_move_id.id)
+                line2number[partial.credit_move_id.id] = debit_min_id
+            elif credit_min_id:
+                number2lines[credit_min_id].append(partial.debit_move_id.id)
+                line2number[partial.debit_move_id.id] = credit_min_id
+            else:  # a new group
+                number2lines[partial.id] = [
+                    partial.debit_move_id.id,
+                    partial.credit_move_id.id,
+                ]
+                line2number[partial.debit_move_id.id] = partial.id
+                line2number[partial.credit_move_id.id] = partial.id
+
+        amls.flush_recordset(["full_reconcile_id"])
+        self.env.cr.execute_values(
+            """
+            UPDATE account_move_line l
+               SET matching_number = CASE
+                   WHEN l.full_reconcile_id IS NOT NULL
+                   THEN l.full_reconcile_id::text
+                   ELSE 'P' || source.number
+               END
+              FROM (VALUES %s) AS source(number, ids)
+             WHERE l.id = ANY(source.ids)
+            """,
+            list(number2lines.items()),
+            page_size=1000,
+        )
+        processed_amls = self.env["account.move.line"].browse(
+            [_id for ids in number2lines.values() for _id in ids]
+        )
+        processed_amls.invalidate_recordset(["matching_number"])
+        self._cache_matching_numbers(number2lines)
+        (amls - processed_amls).matching_number = False
+
+    @api.model
+    def _cache_matching_numbers(self, number2lines):
+        """Put in the cache the matching numbers that Odoo's statement has just
+        written for the groups ``number2lines`` ({number: item ids}), where
+        the cache holds the full reconciliation the statement read."""
+        lines = self.env["account.move.line"]
+        full_field = lines._fields["full_reconcile_id"]
+        fulls = full_field._get_cache(self.env)
+        unwritten = self.env._field_dirty.get(full_field, ())
+        line_ids, numbers = [], []
+        for number, ids in number2lines.items():
+            for line_id in ids:
+                if line_id in fulls and line_id not in unwritten:
+                    full_id = fulls[line_id]
+                    line_ids.append(line_id)
+                    numbers.append(str(full_id) if full_id else f"P{number}")
+        lines._fields["matching_number"]._insert_cache(lines.browse(line_ids), numbers)

@@ -128,6 +128,30 @@ class AccountPayment(models.Model):
                 "credit_note" if move_types == {"out_refund"} else "invoice"
             )
 
+    # === SEARCH METHODS === #
+
+    def _search_reconciled_invoice_ids(self, operator, value):
+        """In the credit application (``client_credit_apply``), the payments
+        whose reconciled invoices hold the moves searched, leaving out the moves
+        that no payment's reconciled invoices can hold: those are customer
+        invoices, credit notes and receipts only (see
+        ``_compute_stat_buttons_from_reconciliation``).
+
+        Odoo answers with each move's own reconciled payments, whatever the
+        move. While a matching paid from credit propagates, the ORM asks it for
+        the payment's entry too (its payment state is to compute again), and
+        Odoo's answer computes that entry's reconciled payments each time an
+        invoice is paid from credit, to mark payments whose state does not
+        depend on it."""
+        if operator == "in" and self.env.context.get("client_credit_apply"):
+            value = (
+                self.env["account.move"]
+                .browse(value)
+                .filtered(lambda move: move.is_sale_document(include_receipts=True))
+                .ids
+            )
+        return super()._search_reconciled_invoice_ids(operator, value)
+
     # === CRUD METHODS === #
 
     @api.model

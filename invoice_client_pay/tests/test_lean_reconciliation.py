@@ -8,6 +8,9 @@ from odoo.addons.account.models.account_move import AccountMove as OdooAccountMo
 from odoo.addons.account.models.account_move_line import (
     AccountMoveLine as OdooAccountMoveLine,
 )
+from odoo.addons.account.models.account_partial_reconcile import (
+    AccountPartialReconcile as OdooPartialReconcile,
+)
 from odoo.addons.account.models.account_payment import AccountPayment as OdooPayment
 
 from ..utils import (
@@ -683,6 +686,72 @@ class TestLeanReconciliation(ClientCreditCommon):
             group.mapped("matching_number"), [f"P{first_matching}"] * len(group)
         )
 
+    def _group_reaching_past_the_credit(self, partner):
+        """Credit of ``partner`` already matched with an invoice that a payment
+        also pays in part: 300 of credit, 230 left. The items of the group."""
+        self.company.auto_mark_invoices_paid = False
+        first = self._invoice(100.0, partner=partner)
+        payment = self._customer_payment(30.0, partner_id=partner.id)
+        (self._receivable(first) + self._receivable(payment.move_id)).reconcile()
+        credit_line = self._credit_line(300.0, partner)
+        (self._receivable(first) + credit_line).reconcile()
+        self.company.auto_mark_invoices_paid = True
+        return self._receivable(first + payment.move_id) + credit_line
+
+    def _post_counting_number_reads(self, invoice):
+        """Post ``invoice``; how many queries read journal items' matching
+        numbers row by row (not grouped by number)."""
+        cursor_class = type(self.env.cr)
+        with patch.object(
+            cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
+        ) as execute:
+            invoice.action_post()
+        selects = [str(call.args[1]) for call in execute.call_args_list]
+        return sum(
+            1
+            for query in selects
+            if query.startswith("SQL('SELECT")
+            and '"account_move_line"."matching_number"' in query.split(" FROM ")[0]
+            and "GROUP BY" not in query
+        )
+
+    def test_matching_numbers_cached_as_written(self):
+        """The matching numbers a credit application writes stay in the cache
+        as the database holds them, where Odoo reads them back: in a group
+        reaching past the credit, an invoice paid in part ("P" and the group's
+        number), then one using the credit up (the full reconciliation's)."""
+        group = self._group_reaching_past_the_credit(self.client)
+        twin_group = self._group_reaching_past_the_credit(self.twin_client)
+        credit_line, twin_credit_line = group[-1], twin_group[-1]
+        number_field = self.env["account.move.line"]._fields["matching_number"]
+        partial_reconcile_class = type(self.env["account.partial.reconcile"])
+        for amount in (50.0, 180.0):
+            invoice = self._invoice(amount, post=False)
+            twin_invoice = self._invoice(amount, partner=self.twin_client, post=False)
+            ours = self._post_counting_number_reads(invoice)
+            with patch.object(
+                partial_reconcile_class,
+                "_update_matching_number",
+                OdooPartialReconcile._update_matching_number,
+            ):
+                odoos = self._post_counting_number_reads(twin_invoice)
+            self.assertLess(ours, odoos)
+            group |= self._receivable(invoice)
+            twin_group |= self._receivable(twin_invoice)
+            cache = number_field._get_cache(self.env)
+            cached = [cache.get(line.id, "not cached") for line in group]
+            self.env.invalidate_all()
+            self.assertEqual(cached, group.mapped("matching_number"))
+            self.assertEqual(
+                self._ledger_outcome(invoice, credit_line),
+                self._ledger_outcome(twin_invoice, twin_credit_line),
+            )
+        self.assertEqual(len(group.full_reconcile_id), 1)
+        self.assertEqual(
+            group.mapped("matching_number"),
+            [str(group.full_reconcile_id.id)] * len(group),
+        )
+
     def test_items_written_once_when_posting_one_after_another(self):
         """Invoices paid from credit as they are posted, one after another in
         one transaction: after its payment, each item of an invoice is written
@@ -771,6 +840,43 @@ class TestPropagationSearches(ClientCreditCommon):
         )
         self.assertIn(credit_line.payment_id.id, ours[("account.payment", "state")])
         self.assertLess(our_queries, odoo_queries)
+
+    def test_payments_searched_by_invoices_they_can_hold(self):
+        """While credit pays an invoice, a search of payments by their
+        reconciled invoices finds the payments whose reconciled invoices hold
+        the moves searched, which are customer invoices, credit notes and
+        receipts: not the payment's own entry, which Odoo's search answers
+        with that entry's reconciled payments (here a refund of the credit)."""
+        credit_line = self._credit_line(300.0, self.client)
+        invoice = self._invoice(100.0)
+        refund = self.env["account.payment"].create(
+            {
+                "payment_type": "outbound",
+                "partner_type": "customer",
+                "partner_id": self.client.id,
+                "amount": 50.0,
+                "journal_id": self.bank_journal.id,
+            }
+        )
+        refund.action_post()
+        refund_line = refund.move_id.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        )
+        if not refund_line.reconciled:
+            (refund_line + credit_line).reconcile()
+        payment, entry = credit_line.payment_id, credit_line.move_id
+        self.assertIn(invoice, payment.reconciled_invoice_ids)
+        self.assertNotIn(entry, (payment + refund).reconciled_invoice_ids)
+        payments = self.env["account.payment"].sudo().with_context(active_test=False)
+        self.assertEqual(
+            payments.search([("reconciled_invoice_ids", "in", entry.ids)]), refund
+        )
+        applying = payments.with_context(client_credit_apply=True)
+        self.assertFalse(applying.search([("reconciled_invoice_ids", "in", entry.ids)]))
+        self.assertEqual(
+            applying.search([("reconciled_invoice_ids", "in", (entry + invoice).ids)]),
+            payment,
+        )
 
     def test_matching_cached_without_reading_its_currencies(self):
         """A matching paid from credit is created with its currencies cached
