@@ -3,7 +3,12 @@ from collections import defaultdict
 from odoo import api, models
 from odoo.tools import SQL
 
-from ..utils import lock_rows, remembered_search, search_locked
+from ..utils import (
+    fetch_one2many_in_full,
+    lock_rows,
+    remembered_search,
+    search_locked,
+)
 
 
 def _oldest_first(line):
@@ -397,12 +402,20 @@ class AccountMoveLine(models.Model):
             lines._reconcile_plan(plans)
 
     def _read_matchings_of_entries(self):
-        """Read the matchings of all the items of the entries of ``self`` at
-        once. The reconciliation reads those of ``self``; the propagation of the
-        new matching and the matched documents of the payments then read those
-        of the entries' other items (a payment's outstanding item, an
-        invoice's product lines), and each read is two queries."""
-        self.move_id.line_ids.fetch(["matched_debit_ids", "matched_credit_ids"])
+        """Read at once the items of the entries of ``self`` and their
+        matchings, and the entries' payments.
+
+        The reconciliation reads the matchings of ``self``; the propagation of
+        the new matching, the payments' matched documents and the payment
+        states then read the entries' other items (a payment's bank item, an
+        invoice's product lines), their matchings, and the entries' payments.
+        The ORM reads each of those one2many fields alone (two queries for the
+        matchings), then the records' fields on first use (a query more each):
+        here the items and the payments come whole with their ids."""
+        moves = self.move_id
+        fetch_one2many_in_full(moves, "line_ids")
+        fetch_one2many_in_full(moves, "payment_ids")
+        moves.line_ids.fetch(["matched_debit_ids", "matched_credit_ids"])
 
     def _is_lean_reconcilable(self):
         """Whether matching these items can skip the generic wrapping of

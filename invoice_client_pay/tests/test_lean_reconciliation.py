@@ -16,6 +16,7 @@ from odoo.addons.account.models.account_payment import AccountPayment as OdooPay
 from ..utils import (
     PROPAGATION_SEARCHES,
     _related_records_found,
+    fetch_one2many_in_full,
     merged_trigger_tree,
     propagation_searches_remembered,
 )
@@ -877,6 +878,49 @@ class TestPropagationSearches(ClientCreditCommon):
             applying.search([("reconciled_invoice_ids", "in", (entry + invoice).ids)]),
             payment,
         )
+
+    def test_one2many_fetched_whole_as_the_orm_reads_it(self):
+        """The items and payments of entries, read with their records in one
+        query per field: the same records in the same order as the ORM's
+        reads, with their fields, and entries whose field is cached already
+        left alone."""
+        credit_line = self._credit_line(300.0, self.client)
+        invoice = self._invoice(100.0)
+        moves = invoice + credit_line.move_id
+        fetched = ("line_ids", "payment_ids")
+        self.env.invalidate_all()
+        odoos = {name: [move[name] for move in moves] for name in fetched}
+        self.env.invalidate_all()
+        cursor_class = type(self.env.cr)
+        with patch.object(
+            cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
+        ) as execute:
+            for name in fetched:
+                fetch_one2many_in_full(moves, name)
+            queries = execute.call_count
+            ours = {name: [move[name] for move in moves] for name in fetched}
+            accounts = moves.line_ids.mapped("account_id.id")
+            payment_entries = moves.payment_ids.move_id
+            fetch_one2many_in_full(moves, "line_ids")
+            self.assertEqual(execute.call_count, queries)
+        self.assertEqual(queries, len(fetched))
+        self.assertEqual(ours, odoos)
+        self.assertTrue(all(accounts))
+        self.assertEqual(payment_entries, credit_line.move_id)
+
+    def test_one2many_fetched_whole_keeps_pending_values(self):
+        """A value not written yet stays as it is when its record is fetched
+        with its entry's items."""
+        credit_line = self._credit_line(300.0, self.client)
+        credit_line.with_context(skip_account_move_synchronization=True).name = "New"
+        entry = credit_line.move_id
+        entry.invalidate_recordset(["line_ids"], flush=False)
+        fetch_one2many_in_full(entry, "line_ids")
+        self.assertIn(credit_line, entry.line_ids)
+        self.assertEqual(credit_line.name, "New")
+        self.env.flush_all()
+        self.env.invalidate_all()
+        self.assertEqual(credit_line.name, "New")
 
     def test_matching_cached_without_reading_its_currencies(self):
         """A matching paid from credit is created with its currencies cached
