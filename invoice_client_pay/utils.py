@@ -1,6 +1,7 @@
 from collections import defaultdict
 from contextlib import contextmanager
 
+from odoo.fields import Domain
 from odoo.orm.registry import TriggerTree
 from odoo.tools import SQL
 
@@ -29,30 +30,50 @@ def lock_rows(records):
     records.invalidate_recordset()
 
 
-def fetch_one2many_in_full(records, field_name):
-    """Read the one2many ``field_name`` of ``records`` where the cache lacks
-    it, with all the fields of the records it holds, in one query.
+def fetch_one2many_in_full(records, *field_names):
+    """Read the one2many fields ``field_names`` (of one comodel) of
+    ``records`` where the cache lacks them, with all the fields of the
+    records they hold, in one query.
 
-    The ORM reads a one2many's ids alone, then each of those records' fields
-    the first time one is used: two queries. Only values missing from the
-    cache are stored, so pending updates stay as they are (as the ORM's own
-    reads do)."""
-    field = records._fields[field_name]
-    assert field.type == "one2many" and not field.domain, field
-    cache = field._get_cache(records.env)
-    unread = records.browse([id_ for id_ in records._ids if id_ and id_ not in cache])
+    The ORM reads each one2many's ids alone, one query per field, then the
+    records' fields the first time one is used: a query more. Only values
+    missing from the cache are stored, so pending updates stay as they are
+    (as the ORM's own reads do)."""
+    env = records.env
+    fields = [records._fields[name] for name in field_names]
+    comodel_name = fields[0].comodel_name
+    assert all(
+        field.type == "one2many"
+        and field.comodel_name == comodel_name
+        and not field.domain
+        and not field.context
+        for field in fields
+    ), fields
+    unread = {}
+    for field in fields:
+        cache = field._get_cache(env)
+        ids = [id_ for id_ in records._ids if id_ and id_ not in cache]
+        if ids:
+            unread[field] = records.browse(ids)
     if not unread:
         return
-    inverse = field.inverse_name
     children = (
-        records.env[field.comodel_name]
-        .with_context(active_test=False, **field.context)
-        .search_fetch([(inverse, "in", unread.ids)])
+        env[comodel_name]
+        .with_context(active_test=False)
+        .search_fetch(
+            Domain.OR(
+                Domain(field.inverse_name, "in", parents.ids)
+                for field, parents in unread.items()
+            )
+        )
     )
-    children_by_parent = defaultdict(list)
-    for child in children:
-        children_by_parent[child[inverse].id].append(child.id)
-    field._insert_cache(unread, [tuple(children_by_parent[id_]) for id_ in unread._ids])
+    for field, parents in unread.items():
+        children_by_parent = defaultdict(list)
+        for child in children:
+            children_by_parent[child[field.inverse_name].id].append(child.id)
+        field._insert_cache(
+            parents, [tuple(children_by_parent[id_]) for id_ in parents._ids]
+        )
 
 
 def search_locked(model, domain):

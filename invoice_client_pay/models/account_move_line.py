@@ -410,12 +410,14 @@ class AccountMoveLine(models.Model):
         states then read the entries' other items (a payment's bank item, an
         invoice's product lines), their matchings, and the entries' payments.
         The ORM reads each of those one2many fields alone (two queries for the
-        matchings), then the records' fields on first use (a query more each):
-        here the items and the payments come whole with their ids."""
+        matchings, one per side), then the records' fields on first use (a
+        query more each): here each comes whole with its ids, the matchings of
+        both sides in one query."""
         moves = self.move_id
         fetch_one2many_in_full(moves, "line_ids")
         fetch_one2many_in_full(moves, "payment_ids")
-        moves.line_ids.fetch(["matched_debit_ids", "matched_credit_ids"])
+        lines = moves.line_ids
+        fetch_one2many_in_full(lines, "matched_debit_ids", "matched_credit_ids")
 
     def _is_lean_reconcilable(self):
         """Whether matching these items can skip the generic wrapping of

@@ -880,33 +880,48 @@ class TestPropagationSearches(ClientCreditCommon):
         )
 
     def test_one2many_fetched_whole_as_the_orm_reads_it(self):
-        """The items and payments of entries, read with their records in one
-        query per field: the same records in the same order as the ORM's
-        reads, with their fields, and entries whose field is cached already
-        left alone."""
+        """The items and payments of entries, and the matchings of both sides
+        of their items, read with their records in one query per comodel: the
+        same records in the same order as the ORM's reads, with their fields,
+        and records whose fields are cached already left alone."""
         credit_line = self._credit_line(300.0, self.client)
         invoice = self._invoice(100.0)
+        self._invoice(50.0)
         moves = invoice + credit_line.move_id
-        fetched = ("line_ids", "payment_ids")
+        matched = ("matched_debit_ids", "matched_credit_ids")
+
+        def read():
+            lines = moves.line_ids
+            return {
+                "line_ids": [move.line_ids for move in moves],
+                "payment_ids": [move.payment_ids for move in moves],
+                **{name: [line[name] for line in lines] for name in matched},
+            }
+
         self.env.invalidate_all()
-        odoos = {name: [move[name] for move in moves] for name in fetched}
+        odoos = read()
+        self.assertEqual(len(credit_line.matched_debit_ids), 2)
         self.env.invalidate_all()
         cursor_class = type(self.env.cr)
         with patch.object(
             cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
         ) as execute:
-            for name in fetched:
-                fetch_one2many_in_full(moves, name)
+            fetch_one2many_in_full(moves, "line_ids")
+            fetch_one2many_in_full(moves, "payment_ids")
+            fetch_one2many_in_full(moves.line_ids, *matched)
             queries = execute.call_count
-            ours = {name: [move[name] for move in moves] for name in fetched}
+            ours = read()
             accounts = moves.line_ids.mapped("account_id.id")
             payment_entries = moves.payment_ids.move_id
+            amounts = moves.line_ids.matched_debit_ids.mapped("amount")
             fetch_one2many_in_full(moves, "line_ids")
+            fetch_one2many_in_full(moves.line_ids, *matched)
             self.assertEqual(execute.call_count, queries)
-        self.assertEqual(queries, len(fetched))
+        self.assertEqual(queries, 3)
         self.assertEqual(ours, odoos)
         self.assertTrue(all(accounts))
         self.assertEqual(payment_entries, credit_line.move_id)
+        self.assertEqual(sorted(amounts), [50.0, 100.0])
 
     def test_one2many_fetched_whole_keeps_pending_values(self):
         """A value not written yet stays as it is when its record is fetched
