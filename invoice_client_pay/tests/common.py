@@ -45,20 +45,28 @@ class ClientCreditCommon(AccountTestInvoicingCommon):
             **kw,
         )
 
-    def _credit_line(self, amount, partner, **payment_values):
-        """A payment of ``partner`` not matched with anything: their credit
-        (its receivable item)."""
+    def _customer_payment(self, amount, payment_type="inbound", **values):
+        """A posted customer payment (of the client unless ``values`` say
+        otherwise) through the bank journal."""
         payment = self.env["account.payment"].create(
             {
-                "payment_type": "inbound",
+                "payment_type": payment_type,
                 "partner_type": "customer",
-                "partner_id": partner.id,
+                "partner_id": self.client.id,
                 "amount": amount,
                 "journal_id": self.bank_journal.id,
-                **payment_values,
+                **values,
             }
         )
         payment.action_post()
+        return payment
+
+    def _credit_line(self, amount, partner, **payment_values):
+        """A payment of ``partner`` not matched with anything: their credit
+        (its receivable item)."""
+        payment = self._customer_payment(
+            amount, partner_id=partner.id, **payment_values
+        )
         return payment.move_id.line_ids._filter_open_receivable("credit")
 
     def _credit_request(self, amount, partner=None, **values):

@@ -134,16 +134,7 @@ class TestLeanReconciliation(ClientCreditCommon):
             active_model="account.move", active_ids=registered.ids
         ).create({"amount": 50.0})._create_payments()
         refund = self._invoice(40.0, move_type="out_refund")
-        refund_payment = self.env["account.payment"].create(
-            {
-                "payment_type": "outbound",
-                "partner_type": "customer",
-                "partner_id": self.client.id,
-                "amount": 40.0,
-                "journal_id": self.bank_journal.id,
-            }
-        )
-        refund_payment.action_post()
+        refund_payment = self._customer_payment(40.0, payment_type="outbound")
         (refund.line_ids + refund_payment.move_id.line_ids).filtered(
             lambda line: line.account_type == "asset_receivable"
         ).reconcile()
@@ -165,20 +156,6 @@ class TestLeanReconciliation(ClientCreditCommon):
         odoos = [move.reconciled_payment_ids for move in moves]
         self.assertEqual(ours, odoos)
         self.assertEqual([len(payments) for payments in ours], [1, 1, 1, 1, 0])
-
-    def _customer_payment(self, amount, payment_type="inbound", **values):
-        payment = self.env["account.payment"].create(
-            {
-                "payment_type": payment_type,
-                "partner_type": "customer",
-                "partner_id": self.client.id,
-                "amount": amount,
-                "journal_id": self.bank_journal.id,
-                **values,
-            }
-        )
-        payment.action_post()
-        return payment
 
     def test_payments_reconciled_documents_as_odoo_finds_them(self):
         """The module reads what a payment is matched with (its invoices,
@@ -850,16 +827,7 @@ class TestPropagationSearches(ClientCreditCommon):
         with that entry's reconciled payments (here a refund of the credit)."""
         credit_line = self._credit_line(300.0, self.client)
         invoice = self._invoice(100.0)
-        refund = self.env["account.payment"].create(
-            {
-                "payment_type": "outbound",
-                "partner_type": "customer",
-                "partner_id": self.client.id,
-                "amount": 50.0,
-                "journal_id": self.bank_journal.id,
-            }
-        )
-        refund.action_post()
+        refund = self._customer_payment(50.0, payment_type="outbound")
         refund_line = refund.move_id.line_ids.filtered(
             lambda line: line.account_type == "asset_receivable"
         )
