@@ -145,6 +145,60 @@ def propagation_searches_remembered(cr):
         del cr.cache[PROPAGATION_SEARCHES]
 
 
+# The cursor's cache entry holding the groups of journal items that the
+# credit application numbered in its current run (see
+# ``matching_groups_remembered``).
+MATCHING_GROUPS = "invoice_client_pay.matching_groups"
+
+
+@contextmanager
+def matching_groups_remembered(cr):
+    """Remember, until the block ends, the items of each matching number the
+    credit application gives (see account.partial.reconcile's
+    ``_update_matching_number``).
+
+    Odoo's reconciliation numbers the groups of items joined by matchings,
+    then asks the database which items hold each number
+    (``_reconciled_by_number``). A group numbered is whole: it was read with
+    every matching of its items, and a number belongs to one group only (the
+    smallest id of its matchings, or its full reconciliation). Within the
+    block, where every number given is remembered, the answer is known."""
+    if MATCHING_GROUPS in cr.cache:
+        yield
+        return
+    cr.cache[MATCHING_GROUPS] = {}
+    try:
+        yield
+    finally:
+        del cr.cache[MATCHING_GROUPS]
+
+
+def remember_matching_groups(cr, line_ids, numbered):
+    """Record the items of each matching number just given (``numbered``,
+    {matching number: item ids}), in a block of
+    ``matching_groups_remembered``; forget the groups the items renumbered
+    (``line_ids``, which may have lost their number) were in."""
+    groups = cr.cache.get(MATCHING_GROUPS)
+    if groups is None:
+        return
+    line_ids = set(line_ids)
+    for matching_number in [
+        number for number, ids in groups.items() if not line_ids.isdisjoint(ids)
+    ]:
+        del groups[matching_number]
+    groups.update((number, tuple(ids)) for number, ids in numbered.items())
+
+
+def remembered_matching_groups(cr, matching_numbers):
+    """{matching number: item ids} for ``matching_numbers``, if all were
+    given in the current block of ``matching_groups_remembered``; else
+    ``None``."""
+    groups = cr.cache.get(MATCHING_GROUPS)
+    if groups is None or not all(number in groups for number in matching_numbers):
+        return None
+    return {number: groups[number] for number in matching_numbers}
+
+
 def remembered_search(records, domain, offset, limit, order, search):
     """``search(domain, ...)``: answered once per block of
     ``propagation_searches_remembered`` when it is one of the ORM's inverse

@@ -6,6 +6,8 @@ from odoo.tools import SQL
 from ..utils import (
     fetch_one2many_in_full,
     lock_rows,
+    matching_groups_remembered,
+    remembered_matching_groups,
     remembered_search,
     search_locked,
 )
@@ -397,7 +399,8 @@ class AccountMoveLine(models.Model):
         if lines._is_lean_reconcilable():
             lines._read_matchings_of_entries()
             plan_list, all_amls = lines._optimize_reconciliation_plan(plans)
-            lines._reconcile_plan_with_sync(plan_list, all_amls)
+            with matching_groups_remembered(self.env.cr):
+                lines._reconcile_plan_with_sync(plan_list, all_amls)
         else:
             lines._reconcile_plan(plans)
 
@@ -470,6 +473,20 @@ class AccountMoveLine(models.Model):
         )._reconcile_client_credit()
 
     # === BUSINESS METHODS - RECONCILIATION === #
+
+    def _reconciled_by_number(self):
+        """In the credit application, the items of the matching numbers it has
+        just given are known (see ``matching_groups_remembered``): Odoo's
+        search of them by number, and the write of the numbers it needs first,
+        are left out."""
+        if self.env.context.get("client_credit_apply"):
+            numbers = {number for number in self.mapped("matching_number") if number}
+            groups = remembered_matching_groups(self.env.cr, numbers)
+            if groups is not None:
+                return {
+                    number: self.browse(line_ids) for number, line_ids in groups.items()
+                }
+        return super()._reconciled_by_number()
 
     @api.model
     def _prepare_reconciliation_plan(

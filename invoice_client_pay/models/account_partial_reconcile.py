@@ -1,6 +1,12 @@
+from collections import defaultdict
+
 from odoo import api, fields, models
 
-from ..utils import merged_trigger_tree, propagation_searches_remembered
+from ..utils import (
+    merged_trigger_tree,
+    propagation_searches_remembered,
+    remember_matching_groups,
+)
 
 
 class AccountPartialReconcile(models.Model):
@@ -81,18 +87,20 @@ class AccountPartialReconcile(models.Model):
     @api.model
     def _update_matching_number(self, amls):
         """In the credit application (``client_credit_apply``), Odoo's
-        numbering, with the numbers it writes kept in the cache.
+        numbering, written with the items' other changes.
 
-        Odoo writes the matching numbers in raw SQL and drops them from the
-        cache; its reconciliation reads them back at once (to find the full
-        reconciliations), one more query each time an invoice is paid from
-        credit. What the statement writes is known: the item's full
-        reconciliation if it has one, else "P" and the number of its group.
-        An item whose full reconciliation is not cached, or not written yet
-        (the statement reads the row), is left for the ORM to read.
+        Odoo writes the matching numbers with a statement of their own, drops
+        them from the cache, and its reconciliation reads them back at once,
+        then searches the items of each number (``_reconciled_by_number``). A
+        number is the item's full reconciliation if it has one, else "P" and
+        the number of its group, both known here: the number goes into the
+        cache as a pending write, as the ORM's own writes do, and is written
+        with the item's residual amounts (see ``_write_matching_numbers``).
+        The groups numbered are remembered for the rest of the run (see
+        ``matching_groups_remembered``).
 
         The numbering is Odoo's, line for line (``account.partial.reconcile``,
-        19.0); a test compares the cached numbers with the database's.
+        19.0); a test compares the numbers with those of Odoo's own method.
         """
         if not self.env.context.get("client_credit_apply"):
             return super()._update_matching_number(amls)
@@ -127,42 +135,33 @@ class AccountPartialReconcile(models.Model):
                 line2number[partial.debit_move_id.id] = partial.id
                 line2number[partial.credit_move_id.id] = partial.id
 
-        amls.flush_recordset(["full_reconcile_id"])
-        self.env.cr.execute_values(
-            """
-            UPDATE account_move_line l
-               SET matching_number = CASE
-                   WHEN l.full_reconcile_id IS NOT NULL
-                   THEN l.full_reconcile_id::text
-                   ELSE 'P' || source.number
-               END
-              FROM (VALUES %s) AS source(number, ids)
-             WHERE l.id = ANY(source.ids)
-            """,
-            list(number2lines.items()),
-            page_size=1000,
-        )
-        processed_amls = self.env["account.move.line"].browse(
-            [_id for ids in number2lines.values() for _id in ids]
-        )
-        processed_amls.invalidate_recordset(["matching_number"])
-        self._cache_matching_numbers(number2lines)
-        (amls - processed_amls).matching_number = False
+        numbered = self._write_matching_numbers(number2lines)
+        remember_matching_groups(self.env.cr, amls.ids, numbered)
+        (amls - amls.browse(list(line2number))).matching_number = False
 
     @api.model
-    def _cache_matching_numbers(self, number2lines):
-        """Put in the cache the matching numbers that Odoo's statement has just
-        written for the groups ``number2lines`` ({number: item ids}), where
-        the cache holds the full reconciliation the statement read."""
-        lines = self.env["account.move.line"]
-        full_field = lines._fields["full_reconcile_id"]
-        fulls = full_field._get_cache(self.env)
-        unwritten = self.env._field_dirty.get(full_field, ())
-        line_ids, numbers = [], []
+    def _write_matching_numbers(self, number2lines):
+        """Give the items of the groups ``number2lines`` ({number: item ids})
+        the matching numbers Odoo's statement gives them, in the cache, to be
+        written with their other pending values; return the items of each
+        matching number ({matching number: item ids}).
+
+        The number is the item's full reconciliation if it has one, else "P"
+        and the number of its group. Odoo's statement reads the full
+        reconciliation in the row once written: the cache holds it, pending
+        or not; only items it lacks are read (those of a group the credit was
+        in already, found by their number)."""
+        lines = self.env["account.move.line"].sudo()
+        fulls = lines._fields["full_reconcile_id"]._get_cache(self.env)
+        lines.browse(
+            [line_id for ids in number2lines.values() for line_id in ids]
+        ).filtered(lambda line: line.id not in fulls).fetch(["full_reconcile_id"])
+        numbered = defaultdict(list)
         for number, ids in number2lines.items():
             for line_id in ids:
-                if line_id in fulls and line_id not in unwritten:
-                    full_id = fulls[line_id]
-                    line_ids.append(line_id)
-                    numbers.append(str(full_id) if full_id else f"P{number}")
-        lines._fields["matching_number"]._insert_cache(lines.browse(line_ids), numbers)
+                full_id = fulls[line_id]
+                numbered[str(full_id) if full_id else f"P{number}"].append(line_id)
+        number_field = lines._fields["matching_number"]
+        for matching_number, ids in numbered.items():
+            number_field._update_cache(lines.browse(ids), matching_number, dirty=True)
+        return numbered

@@ -14,11 +14,15 @@ from odoo.addons.account.models.account_partial_reconcile import (
 from odoo.addons.account.models.account_payment import AccountPayment as OdooPayment
 
 from ..utils import (
+    MATCHING_GROUPS,
     PROPAGATION_SEARCHES,
     _related_records_found,
     fetch_one2many_in_full,
+    matching_groups_remembered,
     merged_trigger_tree,
     propagation_searches_remembered,
+    remember_matching_groups,
+    remembered_matching_groups,
 )
 from .common import ClientCreditCommon
 
@@ -676,59 +680,201 @@ class TestLeanReconciliation(ClientCreditCommon):
         self.company.auto_mark_invoices_paid = True
         return self._receivable(first + payment.move_id) + credit_line
 
-    def _post_counting_number_reads(self, invoice):
-        """Post ``invoice``; how many queries read journal items' matching
-        numbers row by row (not grouped by number)."""
+    def _post_counting_number_queries(self, invoice):
+        """Post ``invoice``; count the queries about journal items' matching
+        numbers: Odoo's statement writing them, reads of them (not of whole
+        items), and searches of items by number."""
         cursor_class = type(self.env.cr)
         with patch.object(
             cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
         ) as execute:
             invoice.action_post()
-        selects = [str(call.args[1]) for call in execute.call_args_list]
-        return sum(
-            1
-            for query in selects
-            if query.startswith("SQL('SELECT")
-            and '"account_move_line"."matching_number"' in query.split(" FROM ")[0]
-            and "GROUP BY" not in query
-        )
+        queries = [
+            " ".join(str(call.args[1]).split()) for call in execute.call_args_list
+        ]
+        number_column = '"account_move_line"."matching_number"'
+        return {
+            "statement": sum(
+                "SET matching_number = CASE" in query for query in queries
+            ),
+            # Reads of the numbers themselves, not of whole items.
+            "reads": sum(
+                query.startswith("SQL('SELECT")
+                and number_column in query.split(" FROM ")[0]
+                and query.split(" FROM ")[0].count('"account_move_line".') < 5
+                and "GROUP BY" not in query
+                for query in queries
+            ),
+            "searches": sum(
+                "GROUP BY" in query and number_column in query for query in queries
+            ),
+        }
 
-    def test_matching_numbers_cached_as_written(self):
-        """The matching numbers a credit application writes stay in the cache
-        as the database holds them, where Odoo reads them back: in a group
-        reaching past the credit, an invoice paid in part ("P" and the group's
-        number), then one using the credit up (the full reconciliation's)."""
-        group = self._group_reaching_past_the_credit(self.client)
-        twin_group = self._group_reaching_past_the_credit(self.twin_client)
+    def test_matching_numbers_written_with_the_items(self):
+        """The matching numbers a credit application gives are those of Odoo's
+        own method, and are written with the items' other changes: no
+        statement of their own, no read of them back, no search of the items
+        by number but for the group the credit was in already. Fresh credit
+        paying an invoice, then, in a group reaching past the credit, an
+        invoice paid in part ("P" and the group's number) and one using the
+        credit up (the full reconciliation's)."""
+        fresh_clients = self.env["res.partner"].create(
+            [{"name": "Fresh Client"}, {"name": "Fresh Twin Client"}]
+        )
+        for fresh_client in fresh_clients:
+            self._credit_line(300.0, fresh_client)
+        ours, odoos = self._post_both_counting_number_queries(80.0, *fresh_clients)
+        self.assertEqual(ours, {"statement": 0, "reads": 0, "searches": 0})
+        self.assertEqual(odoos, {"statement": 1, "reads": 1, "searches": 1})
+        group, twin_group = (
+            self._group_reaching_past_the_credit(partner)
+            for partner in (self.client, self.twin_client)
+        )
         credit_line, twin_credit_line = group[-1], twin_group[-1]
-        number_field = self.env["account.move.line"]._fields["matching_number"]
-        partial_reconcile_class = type(self.env["account.partial.reconcile"])
         for amount in (50.0, 180.0):
-            invoice = self._invoice(amount, post=False)
-            twin_invoice = self._invoice(amount, partner=self.twin_client, post=False)
-            ours = self._post_counting_number_reads(invoice)
-            with patch.object(
-                partial_reconcile_class,
-                "_update_matching_number",
-                OdooPartialReconcile._update_matching_number,
-            ):
-                odoos = self._post_counting_number_reads(twin_invoice)
-            self.assertLess(ours, odoos)
+            ours, odoos = self._post_both_counting_number_queries(
+                amount, self.client, self.twin_client
+            )
+            self.assertEqual(ours["statement"], 0)
+            for kind, count in ours.items():
+                self.assertLess(count, odoos[kind], kind)
+            invoice, twin_invoice = self._last_invoices()
             group |= self._receivable(invoice)
             twin_group |= self._receivable(twin_invoice)
-            cache = number_field._get_cache(self.env)
-            cached = [cache.get(line.id, "not cached") for line in group]
-            self.env.invalidate_all()
-            self.assertEqual(cached, group.mapped("matching_number"))
             self.assertEqual(
                 self._ledger_outcome(invoice, credit_line),
                 self._ledger_outcome(twin_invoice, twin_credit_line),
+            )
+            self.assertEqual(
+                self._matching_numbers_told(group),
+                self._matching_numbers_told(twin_group),
             )
         self.assertEqual(len(group.full_reconcile_id), 1)
         self.assertEqual(
             group.mapped("matching_number"),
             [str(group.full_reconcile_id.id)] * len(group),
         )
+
+    def test_matching_numbers_of_items_read_from_the_database(self):
+        """Items found by their number in a new transaction are numbered as
+        Odoo's statement numbers them: "P" and the group's number in part,
+        the full reconciliation's in full; so are items whose full
+        reconciliation the cache lacks."""
+        partial_group = self._group_reaching_past_the_credit(self.client)
+        self.company.auto_mark_invoices_paid = False
+        invoice = self._invoice(100.0)
+        full_group = self._receivable(invoice) + self._credit_line(100.0, self.client)
+        full_group.reconcile()
+        lines = partial_group + full_group
+        self.env.invalidate_all()
+        odoos = lines.mapped("matching_number")
+        self.assertEqual(len(set(odoos)), 2)
+        self.assertTrue(all(full_group.mapped("full_reconcile_id")))
+        partial_reconcile = self.env["account.partial.reconcile"].with_context(
+            client_credit_apply=True
+        )
+        # Both groups under one wrong number, which only a new numbering
+        # mends: all their items are found by it.
+        self._scramble_matching_numbers(lines)
+        partial_reconcile._update_matching_number(
+            self.env["account.move.line"].browse(lines[0].id)
+        )
+        self.env.invalidate_all()
+        self.assertEqual(lines.mapped("matching_number"), odoos)
+        number2lines = {
+            min(group.matched_debit_ids.ids + group.matched_credit_ids.ids): group.ids
+            for group in (partial_group, full_group)
+        }
+        self._scramble_matching_numbers(lines)
+        partial_reconcile._write_matching_numbers(number2lines)
+        self.env.invalidate_all()
+        self.assertEqual(lines.mapped("matching_number"), odoos)
+
+    def _scramble_matching_numbers(self, lines):
+        self.env.cr.execute(
+            "UPDATE account_move_line SET matching_number = 'P0' WHERE id IN %s",
+            [tuple(lines.ids)],
+        )
+        self.env.invalidate_all()
+
+    def test_matching_groups_remembered_within_their_block(self):
+        """The groups a credit application numbers answer only within its
+        run, only when every number asked was given in it, and forget the
+        groups their items left."""
+        cr = self.env.cr
+        remember_matching_groups(cr, [1, 2], {"P1": [1, 2]})
+        self.assertIsNone(remembered_matching_groups(cr, {"P1"}))
+        with matching_groups_remembered(cr):
+            remember_matching_groups(cr, [1, 2], {"P1": [1, 2]})
+            remember_matching_groups(cr, [3, 4], {"P3": [3, 4]})
+            self.assertEqual(
+                remembered_matching_groups(cr, {"P1", "P3"}),
+                {"P1": (1, 2), "P3": (3, 4)},
+            )
+            self.assertIsNone(remembered_matching_groups(cr, {"P1", "P9"}))
+            # Item 2 joins group P3, which keeps the smaller number; item 1,
+            # renumbered with it, has lost its number.
+            remember_matching_groups(cr, [1, 2, 3, 4], {"P3": [2, 3, 4]})
+            self.assertIsNone(remembered_matching_groups(cr, {"P1"}))
+            self.assertEqual(remembered_matching_groups(cr, {"P3"}), {"P3": (2, 3, 4)})
+            with matching_groups_remembered(cr):
+                self.assertEqual(
+                    remembered_matching_groups(cr, {"P3"}), {"P3": (2, 3, 4)}
+                )
+        self.assertNotIn(MATCHING_GROUPS, cr.cache)
+
+    def _post_both_counting_number_queries(self, amount, client, twin_client):
+        """Post an invoice of ``amount`` for ``client``, paid from credit as
+        the module does, and one for ``twin_client`` with Odoo's numbering;
+        the queries about matching numbers of each posting."""
+        invoice = self._invoice(amount, partner=client, post=False)
+        twin_invoice = self._invoice(amount, partner=twin_client, post=False)
+        # As in a new transaction: the items of the credit's group unread.
+        self.env.invalidate_all()
+        ours = self._post_counting_number_queries(invoice)
+        self.env.invalidate_all()
+        with (
+            patch.object(
+                type(self.env["account.partial.reconcile"]),
+                "_update_matching_number",
+                OdooPartialReconcile._update_matching_number,
+            ),
+            patch.object(
+                type(self.env["account.move.line"]),
+                "_reconciled_by_number",
+                OdooAccountMoveLine._reconciled_by_number,
+            ),
+        ):
+            odoos = self._post_counting_number_queries(twin_invoice)
+        return ours, odoos
+
+    def _last_invoices(self):
+        """The last invoice of the client and of the twin client."""
+        return tuple(
+            self.env["account.move"].search(
+                [("partner_id", "=", partner.id), ("move_type", "=", "out_invoice")],
+                order="id desc",
+                limit=1,
+            )
+            for partner in (self.client, self.twin_client)
+        )
+
+    def _matching_numbers_told(self, lines):
+        """The matching numbers of ``lines`` as the database holds them, in a
+        form that compares between two clients: a full reconciliation's, or
+        the rank of the group's matching a "P" number names."""
+        self.env.invalidate_all()
+        partial_ids = sorted((lines.matched_debit_ids | lines.matched_credit_ids).ids)
+        told = []
+        for line in lines:
+            number = line.matching_number
+            if line.full_reconcile_id:
+                told.append(("full", number == str(line.full_reconcile_id.id)))
+            elif number and number.startswith("P"):
+                told.append(("P", partial_ids.index(int(number[1:]))))
+            else:
+                told.append(("other", number))
+        return told
 
     def test_items_written_once_when_posting_one_after_another(self):
         """Invoices paid from credit as they are posted, one after another in
