@@ -723,7 +723,9 @@ class TestLeanReconciliation(ClientCreditCommon):
         )
         for fresh_client in fresh_clients:
             self._credit_line(300.0, fresh_client)
-        ours, odoos = self._post_both_counting_number_queries(80.0, *fresh_clients)
+        _invoices, ours, odoos = self._post_both_counting_number_queries(
+            80.0, *fresh_clients
+        )
         self.assertEqual(ours, {"statement": 0, "reads": 0, "searches": 0})
         self.assertEqual(odoos, {"statement": 1, "reads": 1, "searches": 1})
         group, twin_group = (
@@ -732,13 +734,14 @@ class TestLeanReconciliation(ClientCreditCommon):
         )
         credit_line, twin_credit_line = group[-1], twin_group[-1]
         for amount in (50.0, 180.0):
-            ours, odoos = self._post_both_counting_number_queries(
-                amount, self.client, self.twin_client
+            (invoice, twin_invoice), ours, odoos = (
+                self._post_both_counting_number_queries(
+                    amount, self.client, self.twin_client
+                )
             )
             self.assertEqual(ours["statement"], 0)
             for kind, count in ours.items():
                 self.assertLess(count, odoos[kind], kind)
-            invoice, twin_invoice = self._last_invoices()
             group |= self._receivable(invoice)
             twin_group |= self._receivable(twin_invoice)
             self.assertEqual(
@@ -791,6 +794,7 @@ class TestLeanReconciliation(ClientCreditCommon):
         self.assertEqual(lines.mapped("matching_number"), odoos)
 
     def _scramble_matching_numbers(self, lines):
+        """One wrong number on all ``lines``, written behind the ORM's back."""
         self.env.cr.execute(
             "UPDATE account_move_line SET matching_number = 'P0' WHERE id IN %s",
             [tuple(lines.ids)],
@@ -825,8 +829,9 @@ class TestLeanReconciliation(ClientCreditCommon):
 
     def _post_both_counting_number_queries(self, amount, client, twin_client):
         """Post an invoice of ``amount`` for ``client``, paid from credit as
-        the module does, and one for ``twin_client`` with Odoo's numbering;
-        the queries about matching numbers of each posting."""
+        the module does, and one for ``twin_client`` with Odoo's numbering:
+        the two invoices, and the queries about matching numbers of each
+        posting."""
         invoice = self._invoice(amount, partner=client, post=False)
         twin_invoice = self._invoice(amount, partner=twin_client, post=False)
         # As in a new transaction: the items of the credit's group unread.
@@ -846,18 +851,7 @@ class TestLeanReconciliation(ClientCreditCommon):
             ),
         ):
             odoos = self._post_counting_number_queries(twin_invoice)
-        return ours, odoos
-
-    def _last_invoices(self):
-        """The last invoice of the client and of the twin client."""
-        return tuple(
-            self.env["account.move"].search(
-                [("partner_id", "=", partner.id), ("move_type", "=", "out_invoice")],
-                order="id desc",
-                limit=1,
-            )
-            for partner in (self.client, self.twin_client)
-        )
+        return (invoice, twin_invoice), ours, odoos
 
     def _matching_numbers_told(self, lines):
         """The matching numbers of ``lines`` as the database holds them, in a
