@@ -356,12 +356,20 @@ class AccountMoveLine(models.Model):
         """Match the debit items of a refund with the client's credit:
         ``preferred_credits`` (the refunded payment's) first, then the rest,
         oldest first. What no credit covers stays open: the client owes it (a
-        negative balance)."""
-        lock_rows(self + self._get_matching_client_credit())
+        negative balance).
+
+        The debit items and all the credit are locked once, first, and re-read:
+        both matchings run on them. Credit another transaction adds meanwhile
+        is not seen by this one anyway (repeatable read)."""
+        credits = self._get_matching_client_credit()
+        lock_rows(self + credits + preferred_credits)
         preferred = preferred_credits._filter_open_receivable("credit")
         if preferred:
-            (self + preferred)._reconcile_client_credit()
-        self._filter_open_receivable("debit")._reconcile_with_client_credit()
+            (self + preferred)._reconcile_client_credit(locked=True)
+        debits = self._filter_open_receivable("debit")
+        rest = credits._filter_open_receivable("credit")
+        if debits and rest:
+            (debits + rest)._reconcile_client_credit(locked=True)
 
     def _reconcile_client_credit(self, locked=False):
         """Match the debit and credit items in ``self``, oldest first, per client

@@ -1,3 +1,5 @@
+from unittest.mock import patch
+
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
@@ -113,6 +115,36 @@ class TestRefund(StripeClientCommon):
             self._refund_offline(request, 50.0)
         self._refund_offline(request, 30.0)
         self.assertEqual(self._balance(), 0.0)
+        self.assertLedgerConsistent()
+
+    def test_refund_offline_beyond_the_refunded_payment_locks_once(self):
+        """A refund larger than what is left of the refunded payment's credit
+        takes that first, then the client's other credit; the items are
+        locked once for both matchings."""
+        request = self._add_credit(100.0)
+        other_request = self._add_credit(100.0)
+        self._invoice(80.0)  # Paid from the oldest credit: 20 left of it.
+        refunded_credit = request.payment_ids.move_id.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        )
+        other_credit = other_request.payment_ids.move_id.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        )
+        self.assertEqual(refunded_credit.amount_residual, -20.0)
+        cursor_class = type(self.env.cr)
+        with patch.object(
+            cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
+        ) as execute:
+            self._refund_offline(request, 50.0)
+        item_locks = [
+            query
+            for query in (str(call.args[1]) for call in execute.call_args_list)
+            if "FOR UPDATE" in query and "account_move_line" in query
+        ]
+        self.assertEqual(len(item_locks), 1, item_locks)
+        self.assertTrue(refunded_credit.reconciled)
+        self.assertEqual(other_credit.amount_residual, -70.0)
+        self.assertEqual(self._balance(), 70.0)
         self.assertLedgerConsistent()
 
     def test_refund_offline_negative_balance_confirmed(self):
