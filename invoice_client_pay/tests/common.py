@@ -1,3 +1,5 @@
+from unittest.mock import patch
+
 from odoo import Command
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
@@ -100,6 +102,15 @@ class ClientCreditCommon(AccountTestInvoicingCommon):
         partner = partner or self.client
         partner.invalidate_recordset(["client_credit_balance"])
         return partner.with_company(self.company).client_credit_balance
+
+    def _queries_run(self, func, *args):
+        """``func(*args)``'s result, and the SQL queries it ran."""
+        cursor_class = type(self.env.cr)
+        with patch.object(
+            cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
+        ) as execute:
+            result = func(*args)
+        return result, [str(call.args[1]) for call in execute.call_args_list]
 
     def assertLedgerConsistent(self, partner=None):
         """Credit added minus credit used equals the balance; no residual has

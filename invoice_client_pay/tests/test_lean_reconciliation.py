@@ -271,15 +271,6 @@ class TestLeanReconciliation(ClientCreditCommon):
         odoos(new)
         self.assertEqual(new_values, {name: new[name] for name in names})
 
-    def _queries_run(self, func, *args):
-        """``func(*args)``'s result, and the SQL queries it ran."""
-        cursor_class = type(self.env.cr)
-        with patch.object(
-            cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
-        ) as execute:
-            result = func(*args)
-        return result, [str(call.args[1]) for call in execute.call_args_list]
-
     def _computed(self, records, compute, names):
         """The stored fields ``names`` of ``records`` as ``compute(records)``
         sets them, from an empty cache, one tuple per record (the fields
@@ -684,13 +675,9 @@ class TestLeanReconciliation(ClientCreditCommon):
         """Post ``invoice``; count the queries about journal items' matching
         numbers: Odoo's statement writing them, reads of them (not of whole
         items), and searches of items by number."""
-        cursor_class = type(self.env.cr)
-        with patch.object(
-            cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
-        ) as execute:
-            invoice.action_post()
         queries = [
-            " ".join(str(call.args[1]).split()) for call in execute.call_args_list
+            " ".join(query.split())
+            for query in self._queries_run(invoice.action_post)[1]
         ]
         number_column = '"account_move_line"."matching_number"'
         return {

@@ -1,5 +1,3 @@
-from unittest.mock import patch
-
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
@@ -131,14 +129,10 @@ class TestRefund(StripeClientCommon):
             lambda line: line.account_type == "asset_receivable"
         )
         self.assertEqual(refunded_credit.amount_residual, -20.0)
-        cursor_class = type(self.env.cr)
-        with patch.object(
-            cursor_class, "execute", side_effect=cursor_class.execute, autospec=True
-        ) as execute:
-            self._refund_offline(request, 50.0)
+        _payment, queries = self._queries_run(self._refund_offline, request, 50.0)
         item_locks = [
             query
-            for query in (str(call.args[1]) for call in execute.call_args_list)
+            for query in queries
             if "FOR UPDATE" in query and "account_move_line" in query
         ]
         self.assertEqual(len(item_locks), 1, item_locks)
