@@ -115,13 +115,26 @@ class _LockingQuery:
         )
 
 
+@contextmanager
+def _cursor_cache_entry(cr, key):
+    """An empty dict in ``cr.cache[key]`` until the outermost block on that key
+    ends (an inner block shares it)."""
+    if key in cr.cache:
+        yield
+        return
+    cr.cache[key] = {}
+    try:
+        yield
+    finally:
+        del cr.cache[key]
+
+
 # The cursor's cache entry holding the inverse searches answered while one
 # matching paid from credit propagates (see account.partial.reconcile's
 # ``modified``).
 PROPAGATION_SEARCHES = "invoice_client_pay.propagation_searches"
 
 
-@contextmanager
 def propagation_searches_remembered(cr):
     """Answer each of the ORM's inverse searches once until the block ends.
 
@@ -135,14 +148,7 @@ def propagation_searches_remembered(cr):
     fields to compute), so within it the first answer stands, unless the field
     searched is one the walk marked to compute (see ``remembered_search``).
     """
-    if PROPAGATION_SEARCHES in cr.cache:
-        yield
-        return
-    cr.cache[PROPAGATION_SEARCHES] = {}
-    try:
-        yield
-    finally:
-        del cr.cache[PROPAGATION_SEARCHES]
+    return _cursor_cache_entry(cr, PROPAGATION_SEARCHES)
 
 
 # The cursor's cache entry holding the groups of journal items that the
@@ -151,7 +157,6 @@ def propagation_searches_remembered(cr):
 MATCHING_GROUPS = "invoice_client_pay.matching_groups"
 
 
-@contextmanager
 def matching_groups_remembered(cr):
     """Remember, until the block ends, the items of each matching number the
     credit application gives (see account.partial.reconcile's
@@ -163,14 +168,7 @@ def matching_groups_remembered(cr):
     every matching of its items, and a number belongs to one group only (the
     smallest id of its matchings, or its full reconciliation). Within the
     block, where every number given is remembered, the answer is known."""
-    if MATCHING_GROUPS in cr.cache:
-        yield
-        return
-    cr.cache[MATCHING_GROUPS] = {}
-    try:
-        yield
-    finally:
-        del cr.cache[MATCHING_GROUPS]
+    return _cursor_cache_entry(cr, MATCHING_GROUPS)
 
 
 def remember_matching_groups(cr, line_ids, numbered):

@@ -154,8 +154,13 @@ class AccountPartialReconcile(models.Model):
         lines = self.env["account.move.line"].sudo()
         fulls = lines._fields["full_reconcile_id"]._get_cache(self.env)
         lines.browse(
-            [line_id for ids in number2lines.values() for line_id in ids]
-        ).filtered(lambda line: line.id not in fulls).fetch(["full_reconcile_id"])
+            [
+                line_id
+                for ids in number2lines.values()
+                for line_id in ids
+                if line_id not in fulls
+            ]
+        ).fetch(["full_reconcile_id"])
         numbered = defaultdict(list)
         for number, ids in number2lines.items():
             for line_id in ids:
